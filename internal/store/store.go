@@ -1,0 +1,127 @@
+// Package store declares the storage seam of Probity: a Store runs
+// transaction closures against one database, and a Tx offers the queries the
+// server needs. SQL lives in the drivers (sqlite, postgres); what they share
+// is the contract, checked by storetest.Run.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/probity-dev/probity"
+)
+
+// Store runs transactions. Update closures run one at a time per database
+// writer; View closures see a consistent snapshot and must not write.
+// A closure's error rolls the transaction back and is returned unchanged.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Ping reports whether the database answers and is migrated.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Page selects a slice of an ordered list: the rows after the cursor After
+// (empty for the first page), at most Limit of them.
+type Page struct {
+	After string
+	Limit int
+}
+
+// AuditFilter selects audit entries, oldest first.
+type AuditFilter struct {
+	Page
+	Action string // exact action, or empty for all
+	Target string // exact target, or empty for all
+}
+
+// Tx is one transaction. Every method that reads org-owned rows takes the
+// org id and never returns another org's rows: a foreign id is ErrNotFound.
+// Methods return probity.ErrNotFound and probity.ErrConflict (wrapped).
+type Tx interface {
+	CreateOrg(ctx context.Context, org probity.Org) error
+	GetOrg(ctx context.Context, id string) (probity.Org, error)
+	ListOrgs(ctx context.Context) ([]probity.Org, error)
+
+	CreateKey(ctx context.Context, k probity.APIKey) error
+	// KeyByHash finds a key in any org: it is how a request is authenticated.
+	KeyByHash(ctx context.Context, hash []byte) (probity.APIKey, error)
+	GetKey(ctx context.Context, orgID, id string) (probity.APIKey, error)
+	ListKeys(ctx context.Context, orgID string, p Page) ([]probity.APIKey, error)
+	RevokeKey(ctx context.Context, orgID, id string, at time.Time) error
+
+	CreateAgent(ctx context.Context, orgID string, a probity.Agent) error
+	GetAgent(ctx context.Context, orgID, id string) (probity.Agent, error)
+	ListAgents(ctx context.Context, orgID string, p Page) ([]probity.Agent, error)
+	UpdateAgent(ctx context.Context, orgID string, a probity.Agent) error
+	AddModelChange(ctx context.Context, orgID, agentID string, c probity.ModelChange) error
+	ModelHistory(ctx context.Context, orgID, agentID string) ([]probity.ModelChange, error)
+
+	// AppendAudit stores e and sets e.Seq, which grows per org.
+	AppendAudit(ctx context.Context, orgID string, e *probity.AuditEntry) error
+	ListAudit(ctx context.Context, orgID string, f AuditFilter) ([]probity.AuditEntry, error)
+}
+
+// Migration is one embedded schema change, applied once, in version order.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// ReadMigrations loads NNNN_name.sql files from dir in fsys, sorted by version.
+// Drivers embed their own SQL and apply it with their own locking.
+func ReadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading migrations: %w", err)
+	}
+	var out []Migration
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive version and '_'", name)
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", name, err)
+		}
+		if len(out) > 0 && out[len(out)-1].Version == v {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[len(out)-1].Name, name, v)
+		}
+		out = append(out, Migration{Version: v, Name: name, SQL: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// ErrNotMigrated is returned by Ping when the schema is older than the binary.
+var ErrNotMigrated = errors.New("database schema is not migrated")
+
+// Now is the store's notion of a timestamp: UTC, microsecond precision, so
+// that every driver round-trips it exactly.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Limit clamps a requested page size to [1, max], with def for zero.
+func Limit(n, def, max int) int {
+	switch {
+	case n <= 0:
+		return def
+	case n > max:
+		return max
+	}
+	return n
+}
