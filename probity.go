@@ -278,10 +278,10 @@ func checkText(field, v string, max int) error {
 
 // AuditEntry records one admin action: who, what, when, and the change.
 type AuditEntry struct {
-	Seq    int64     `json:"seq"`
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`  // key id, or "cli" for offline actions
-	Action string    `json:"action"` // e.g. agent.create, key.revoke
-	Target string    `json:"target"` // e.g. agent:support-bot, key:k_3f…
+	Seq    int64           `json:"seq"`
+	Time   time.Time       `json:"time"`
+	Actor  string          `json:"actor"`  // key id, or "cli" for offline actions
+	Action string          `json:"action"` // e.g. agent.create, key.revoke
+	Target string          `json:"target"` // e.g. agent:support-bot, key:k_3f…
 	Change json.RawMessage `json:"change,omitempty"`
 }
