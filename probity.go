@@ -8,6 +8,10 @@
 package probity
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -284,4 +288,38 @@ type AuditEntry struct {
 	Action string          `json:"action"` // e.g. agent.create, key.revoke
 	Target string          `json:"target"` // e.g. agent:support-bot, key:k_3f…
 	Change json.RawMessage `json:"change,omitempty"`
+}
+
+// KeyPrefix starts every API key, so that secret scanners recognise one.
+const KeyPrefix = "pb_"
+
+// NewKey makes a fresh API key for org. It returns the secret, to be shown
+// once, and the stored form, which keeps only the secret's hash.
+func NewKey(orgID, name string, scopes []Scope, createdBy string, now time.Time) (string, APIKey, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", APIKey{}, fmt.Errorf("making key: %w", err)
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return "", APIKey{}, fmt.Errorf("making key id: %w", err)
+	}
+	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(secret)
+	return key, APIKey{
+		ID:        "k_" + hex.EncodeToString(id),
+		OrgID:     orgID,
+		Name:      name,
+		Prefix:    key[:len(KeyPrefix)+6],
+		Scopes:    scopes,
+		CreatedAt: now,
+		CreatedBy: createdBy,
+		Hash:      HashKey(key),
+	}, nil
+}
+
+// HashKey is how keys are stored and looked up. Keys carry 256 random bits,
+// so a plain SHA-256 is enough: there is nothing to brute-force.
+func HashKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
 }

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strconv"
+
+	"github.com/probity-dev/probity/internal/app"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := app.Default()
+	fs := newFlags("serve", stderr)
+	fs.StringVar(&cfg.Listen, "listen", env("PROBITY_LISTEN", cfg.Listen), "address to listen on (PROBITY_LISTEN)")
+	fs.StringVar(&cfg.DataDir, "data", env("PROBITY_DATA", cfg.DataDir), "data directory: SQLite database, admin.key (PROBITY_DATA)")
+	fs.StringVar(&cfg.DB, "db", env("PROBITY_DB", ""), "postgres:// URL; empty for SQLite in --data (PROBITY_DB)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", env("PROBITY_TLS_CERT", ""), "serve HTTPS with this certificate (PEM) (PROBITY_TLS_CERT)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", env("PROBITY_TLS_KEY", ""), "the certificate's private key (PEM) (PROBITY_TLS_KEY)")
+	fs.StringVar(&cfg.LogFormat, "log-format", env("PROBITY_LOG_FORMAT", cfg.LogFormat), "log format: text or json (PROBITY_LOG_FORMAT)")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("PROBITY_LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (PROBITY_LOG_LEVEL)")
+	fs.Float64Var(&cfg.API.RateLimit, "rate-limit", envFloat("PROBITY_RATE_LIMIT", cfg.API.RateLimit), "requests per second per API key, 0 for no limit (PROBITY_RATE_LIMIT)")
+	fs.IntVar(&cfg.API.RateBurst, "rate-burst", int(envFloat("PROBITY_RATE_BURST", float64(cfg.API.RateBurst))), "burst of requests per API key (PROBITY_RATE_BURST)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	fs.DurationVar(&cfg.API.AuthCacheTTL, "auth-cache", cfg.API.AuthCacheTTL, "how long a key lookup is reused (revocations elsewhere take this long to apply)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	return app.Run(ctx, cfg, stdout, app.NewLogger(cfg, stderr))
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(env(name, ""), 64); err == nil {
+		return v
+	}
+	return def
+}

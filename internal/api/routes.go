@@ -1,0 +1,33 @@
+package api
+
+import "github.com/probity-dev/probity"
+
+// routeTable is every route of the API, in one place. openapi.yaml must
+// document exactly these (TestOpenAPIMatchesRoutes).
+func (s *Server) routeTable() []route {
+	const (
+		admin = probity.ScopeAdmin
+		read  = probity.ScopeRead
+	)
+	return []route{
+		{pattern: "GET /healthz", h: s.healthz},
+		{pattern: "GET /readyz", h: s.readyz},
+		{pattern: "GET /metrics", h: s.serveMetrics},
+		{pattern: "GET /openapi.yaml", h: s.serveOpenAPI},
+
+		{pattern: "POST /v1/agents", scope: admin, h: s.createAgent},
+		{pattern: "GET /v1/agents", scope: read, h: s.listAgents},
+		{pattern: "GET /v1/agents/{id}", scope: read, h: s.getAgent},
+		{pattern: "PATCH /v1/agents/{id}", scope: admin, h: s.updateAgent},
+		{pattern: "POST /v1/agents/{id}/suspend", scope: admin, h: s.suspendAgent},
+		{pattern: "POST /v1/agents/{id}/reactivate", scope: admin, h: s.reactivateAgent},
+		{pattern: "GET /v1/agents/{id}/models", scope: read, h: s.modelHistory},
+		{pattern: "GET /v1/inventory", scope: read, h: s.inventory},
+
+		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
+		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},
+		{pattern: "POST /v1/api-keys/{id}/revoke", scope: admin, h: s.revokeKey},
+
+		{pattern: "GET /v1/audit", scope: read, h: s.listAudit},
+	}
+}

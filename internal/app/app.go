@@ -1,0 +1,288 @@
+// Package app wires the Probity server together by hand: configuration,
+// the store, the first-start bootstrap, the API and the HTTP server, and
+// their orderly shutdown.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/store"
+	"github.com/probity-dev/probity/internal/store/postgres"
+	"github.com/probity-dev/probity/internal/store/sqlite"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	Listen          string // host:port
+	DataDir         string // SQLite file, admin.key and keys live here
+	DB              string // empty for SQLite in DataDir, or a postgres:// DSN
+	TLSCert, TLSKey string // both or neither: serve HTTPS directly
+	LogFormat       string // text or json
+	LogLevel        string // debug, info, warn, error
+	ShutdownTimeout time.Duration
+	API             api.Config
+}
+
+// Default is the configuration of `probity serve` without flags.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:7411",
+		DataDir:         "./probity-data",
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: 30 * time.Second,
+		API:             api.DefaultConfig(),
+	}
+}
+
+// Validate names the first setting that cannot work.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return errors.New("--data must name a directory")
+	}
+	if c.DB != "" && !IsPostgres(c.DB) {
+		return fmt.Errorf("--db: want a postgres:// or postgresql:// URL (leave it empty for SQLite in --data), got %q", redact(c.DB))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown timeout must be positive")
+	}
+	return c.API.Validate()
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// redact hides a password in a DSN, for messages and logs.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return "…"
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return dsn
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":***@" + host
+	}
+	return dsn
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the server's logger on w.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// OpenStore opens the configured store. For SQLite it makes the data
+// directory if needed. It takes no lock: offline commands may run beside a
+// server, as SQLite itself serializes writers.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if IsPostgres(cfg.DB) {
+		db, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, fmt.Errorf("opening postgres %s: %w", redact(cfg.DB), err)
+		}
+		return db, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("making data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "probity.db"))
+}
+
+// Server is a running Probity server.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	http  *http.Server
+	ln    net.Listener
+	lock  *os.File
+	done  chan error
+}
+
+// Start opens the store, bootstraps an empty one (printing the first admin
+// key to out), and serves the API in the background until Shutdown.
+func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, done: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeStore()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("making data directory: %w", err)
+	}
+	if !IsPostgres(cfg.DB) {
+		if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	storeLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "probity_store_transaction_duration_seconds", Help: "Store transaction latency by kind (view, update) and operation.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"kind", "op"})
+	reg.MustRegister(storeLatency)
+
+	raw, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store.Observed(raw, func(kind, op string, d time.Duration, _ error) {
+		storeLatency.WithLabelValues(kind, op).Observe(d.Seconds())
+	})
+	if err := bootstrap(ctx, s.store, cfg.DataDir, out); err != nil {
+		return nil, err
+	}
+	apiServer, err := api.New(api.Options{Store: s.store, Logger: log, Registry: reg, Config: cfg.API})
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           apiServer.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	backend := "sqlite " + filepath.Join(cfg.DataDir, "probity.db")
+	if IsPostgres(cfg.DB) {
+		backend = "postgres " + redact(cfg.DB)
+	}
+	log.Info("probity serving", "url", scheme+"://"+s.ln.Addr().String(), "store", backend)
+	go func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = s.http.ServeTLS(s.ln, "", "")
+		} else {
+			err = s.http.Serve(s.ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Store is the server's store, for tests that look behind the API.
+func (s *Server) Store() store.Store { return s.store }
+
+// Done is closed-over by Run: it yields the serve loop's error if it stops
+// on its own (for example when the listener fails).
+func (s *Server) Done() <-chan error { return s.done }
+
+// Shutdown stops accepting requests, lets in-flight ones finish (up to the
+// context's deadline), then closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.log.Warn("shutdown: in-flight requests cut short", "err", err)
+		s.http.Close()
+	}
+	return errors.Join(err, s.closeStore())
+}
+
+func (s *Server) closeStore() error {
+	var err error
+	if s.store != nil {
+		err = s.store.Close()
+		s.store = nil
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+		s.lock = nil
+	}
+	return err
+}
+
+// Run serves until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) error {
+	s, err := Start(ctx, cfg, stdout, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err := <-s.done:
+		if err != nil {
+			log.Error("server stopped", "err", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}

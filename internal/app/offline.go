@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/store"
+)
+
+// The offline operations below act on the store directly, for the CLI's
+// `org` and `key` commands. They audit as actor "cli".
+const cliActor = "cli"
+
+// CreateOrg makes a new org and its first admin key, returning the key.
+func CreateOrg(ctx context.Context, s store.Store, id string) (string, error) {
+	if !probity.ValidID(id) {
+		return "", probity.Invalid("name", "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+	}
+	var secret string
+	err := s.Update(ctx, func(tx store.Tx) error {
+		now := store.Now()
+		if err := tx.CreateOrg(ctx, probity.Org{ID: id, CreatedAt: now}); err != nil {
+			return err
+		}
+		key, k, err := probity.NewKey(id, "first admin", []probity.Scope{probity.ScopeAdmin}, cliActor, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateKey(ctx, k); err != nil {
+			return err
+		}
+		secret = key
+		return tx.AppendAudit(ctx, id, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "org.create", Target: "org:" + id})
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating org %s: %w", id, err)
+	}
+	return secret, nil
+}
+
+// CreateKey makes an API key in org and returns its secret and stored form.
+func CreateKey(ctx context.Context, s store.Store, org, name string, scopes []probity.Scope) (string, probity.APIKey, error) {
+	var secret string
+	var k probity.APIKey
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetOrg(ctx, org); err != nil {
+			return err
+		}
+		var err error
+		now := store.Now()
+		secret, k, err = probity.NewKey(org, name, scopes, cliActor, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateKey(ctx, k); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.create", Target: "key:" + k.ID,
+			Change: mustJSON(map[string]any{"name": name, "scopes": scopes})})
+	})
+	if err != nil {
+		return "", k, fmt.Errorf("creating key: %w", err)
+	}
+	return secret, k, nil
+}
+
+// ListKeys returns every key of org, revoked ones included.
+func ListKeys(ctx context.Context, s store.Store, org string) ([]probity.APIKey, error) {
+	var out []probity.APIKey
+	err := s.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetOrg(ctx, org); err != nil {
+			return err
+		}
+		after := ""
+		for {
+			keys, err := tx.ListKeys(ctx, org, store.Page{After: after, Limit: 1000})
+			if err != nil {
+				return err
+			}
+			out = append(out, keys...)
+			if len(keys) < 1000 {
+				return nil
+			}
+			after = keys[len(keys)-1].ID
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeKey revokes key id of org. Servers stop accepting it within their
+// auth cache TTL.
+func RevokeKey(ctx context.Context, s store.Store, org, id string) error {
+	err := s.Update(ctx, func(tx store.Tx) error {
+		k, err := tx.GetKey(ctx, org, id)
+		if err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return fmt.Errorf("already revoked: %w", probity.ErrConflict)
+		}
+		now := store.Now()
+		if err := tx.RevokeKey(ctx, org, id, now); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.revoke", Target: "key:" + id})
+	})
+	if err != nil {
+		return fmt.Errorf("revoking key %s: %w", id, err)
+	}
+	return nil
+}
