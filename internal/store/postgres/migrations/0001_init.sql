@@ -1,47 +1,52 @@
+-- Ids compare bytewise (COLLATE "C") so that paging orders rows exactly as
+-- the SQLite driver does, whatever the database's default collation.
+
 CREATE TABLE orgs (
-  id         TEXT PRIMARY KEY,
-  created_at INTEGER NOT NULL,
-  audit_seq  INTEGER NOT NULL DEFAULT 0
+  id         text COLLATE "C" PRIMARY KEY,
+  created_at timestamptz NOT NULL,
+  audit_seq  bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE api_keys (
-  id         TEXT PRIMARY KEY,
-  org_id     TEXT NOT NULL REFERENCES orgs(id),
-  name       TEXT NOT NULL,
-  prefix     TEXT NOT NULL,
-  scopes     TEXT NOT NULL,
-  hash       BLOB NOT NULL UNIQUE,
-  created_at INTEGER NOT NULL,
-  created_by TEXT NOT NULL,
-  revoked_at INTEGER
+  id         text COLLATE "C" PRIMARY KEY,
+  org_id     text COLLATE "C" NOT NULL REFERENCES orgs (id),
+  name       text NOT NULL,
+  prefix     text NOT NULL,
+  scopes     text[] NOT NULL,
+  hash       bytea NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL,
+  created_by text NOT NULL,
+  revoked_at timestamptz
 );
 CREATE INDEX api_keys_org ON api_keys (org_id, id);
 
 CREATE TABLE agents (
-  org_id     TEXT NOT NULL REFERENCES orgs(id),
-  id         TEXT NOT NULL,
-  doc        TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
+  org_id     text COLLATE "C" NOT NULL REFERENCES orgs (id),
+  id         text COLLATE "C" NOT NULL,
+  doc        jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
   PRIMARY KEY (org_id, id)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE agent_models (
-  org_id     TEXT NOT NULL,
-  agent_id   TEXT NOT NULL,
-  since      INTEGER NOT NULL,
-  doc        TEXT NOT NULL,
+  id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, -- orders changes with equal since
+  org_id   text COLLATE "C" NOT NULL,
+  agent_id text COLLATE "C" NOT NULL,
+  since    timestamptz NOT NULL,
+  doc      jsonb NOT NULL,
   FOREIGN KEY (org_id, agent_id) REFERENCES agents (org_id, id)
 );
-CREATE INDEX agent_models_agent ON agent_models (org_id, agent_id, since);
+CREATE INDEX agent_models_agent ON agent_models (org_id, agent_id, since, id);
 
+-- change is text, not jsonb: it must come back byte for byte as written.
 CREATE TABLE audit (
-  org_id  TEXT NOT NULL REFERENCES orgs(id),
-  seq     INTEGER NOT NULL,
-  time    INTEGER NOT NULL,
-  actor   TEXT NOT NULL,
-  action  TEXT NOT NULL,
-  target  TEXT NOT NULL,
-  change  TEXT,
+  org_id text COLLATE "C" NOT NULL REFERENCES orgs (id),
+  seq    bigint NOT NULL,
+  time   timestamptz NOT NULL,
+  actor  text NOT NULL,
+  action text NOT NULL,
+  target text NOT NULL,
+  change text,
   PRIMARY KEY (org_id, seq)
-) WITHOUT ROWID;
+);
