@@ -93,8 +93,8 @@ func AssessRisk(a *Agent) Risk {
 			acts += 3
 		}
 	}
-	add(min(acts, 25), fmt.Sprintf("%d actions", len(a.Access.Actions)))
-	add(min(3*len(a.Access.Systems), 15), fmt.Sprintf("%d systems", len(a.Access.Systems)))
+	add(min(acts, 25), "actions: "+strings.Join(a.Access.Actions, ", "))
+	add(min(3*len(a.Access.Systems), 15), "systems: "+strings.Join(a.Access.Systems, ", "))
 	r.Score = min(r.Score, 100)
 	if r.Factors == nil {
 		r.Factors = []string{}

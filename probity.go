@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Wrap them with fmt.Errorf("doing what: %w", err) and test
@@ -177,11 +178,15 @@ type ModelChange struct {
 	ChangedBy string    `json:"changedBy,omitempty"`
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // ValidID reports whether s is a valid agent (or other user-chosen) id:
-// 1 to 64 characters of [a-z0-9._-].
+// 1 to 64 characters of [a-z0-9._-], starting with a letter or digit (so
+// that "." and ".." never reach a URL path).
 func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// IDRule says what ValidID accepts, for error messages.
+const IDRule = "must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
 
 const (
 	maxShort = 200  // names, owners, list items
@@ -193,7 +198,7 @@ const (
 // FieldError found.
 func (a *Agent) Validate() error {
 	if !ValidID(a.ID) {
-		return Invalid("id", "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+		return Invalid("id", IDRule)
 	}
 	for _, f := range []struct {
 		name, v string
@@ -203,7 +208,7 @@ func (a *Agent) Validate() error {
 		{"model.provider", a.Model.Provider, maxShort}, {"model.name", a.Model.Name, maxShort},
 		{"model.version", a.Model.Version, maxShort},
 	} {
-		if err := checkText(f.name, f.v, f.max); err != nil {
+		if err := CheckText(f.name, f.v, f.max); err != nil {
 			return err
 		}
 	}
@@ -235,10 +240,10 @@ func (e *Endpoint) validate() error {
 	if e.URL != "" && !strings.HasPrefix(e.URL, "http://") && !strings.HasPrefix(e.URL, "https://") {
 		return Invalid("endpoint.url", "must be an http:// or https:// URL")
 	}
-	if err := checkText("endpoint.url", e.URL, maxLong); err != nil {
+	if err := CheckText("endpoint.url", e.URL, maxLong); err != nil {
 		return err
 	}
-	if err := checkText("endpoint.model", e.Model, maxShort); err != nil {
+	if err := CheckText("endpoint.model", e.Model, maxShort); err != nil {
 		return err
 	}
 	if e.APIKeyEnv != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`).MatchString(e.APIKeyEnv) {
@@ -260,7 +265,7 @@ func (a *Access) validate() error {
 			if it == "" {
 				return Invalid(field, "must not be empty")
 			}
-			if err := checkText(field, it, maxShort); err != nil {
+			if err := CheckText(field, it, maxShort); err != nil {
 				return err
 			}
 		}
@@ -268,16 +273,29 @@ func (a *Access) validate() error {
 	return nil
 }
 
-func checkText(field, v string, max int) error {
+// CheckText checks a free-text field: at most max bytes of valid UTF-8,
+// with no control characters other than tab and newline, and no bidirectional
+// overrides (which make text read differently from what it is).
+func CheckText(field, v string, max int) error {
 	if len(v) > max {
 		return Invalid(field, "at most %d bytes", max)
 	}
+	if !utf8.ValidString(v) {
+		return Invalid(field, "is not valid UTF-8")
+	}
 	for _, r := range v {
-		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
-			return Invalid(field, "contains a control character")
+		if Unsafe(r) && r != '\t' && r != '\n' {
+			return Invalid(field, "contains a control or bidirectional-override character (U+%04X)", r)
 		}
 	}
 	return nil
+}
+
+// Unsafe reports whether r is a control character (C0, DEL, C1) or a
+// bidirectional override or isolate, which terminals and pages must not be
+// handed raw.
+func Unsafe(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // AuditEntry records one admin action: who, what, when, and the change.

@@ -2,6 +2,7 @@
 //
 //	probity serve                  run the server
 //	probity agent …                manage the agent inventory through the API
+//	probity inventory              agents by risk, verification and gap
 //	probity key …                  manage API keys offline (against --data or --db)
 //	probity org create NAME        create an org offline, with its first admin key
 //	probity version                print the version
@@ -43,6 +44,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the Probity server", runServe},
 		{"agent", "manage agents through the API (create, list, get, update, suspend, reactivate)", runAgent},
+		{"inventory", "list agents by risk, verification and gap, through the API", runInventory},
 		{"key", "manage API keys offline (create, list, revoke)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},
 		{"version", "print the version", runVersion},
@@ -70,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Probity: behavioral accountability for AI agents.\n\nUsage: probity <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'probity <command> -h' for a command's flags.")
 }

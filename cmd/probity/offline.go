@@ -177,7 +177,7 @@ func joinScopes(ss []probity.Scope) string {
 // the terminal.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if probity.Unsafe(r) {
 			return '?'
 		}
 		return r

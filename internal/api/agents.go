@@ -2,9 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/store"
@@ -34,17 +37,17 @@ func inputOf(a probity.Agent) agentInput {
 }
 
 // serverFields may not be set by a client, with the reason given back.
-var serverFields = map[string]string{
-	"status":       "set through POST /v1/agents/{id}/suspend and /reactivate",
-	"statusReason": "set through POST /v1/agents/{id}/suspend and /reactivate",
-	"createdAt":    "read-only",
-	"updatedAt":    "read-only",
+var serverFields = []struct{ name, why string }{
+	{"status", "set through POST /v1/agents/{id}/suspend and /reactivate"},
+	{"statusReason", "set through POST /v1/agents/{id}/suspend and /reactivate"},
+	{"createdAt", "read-only"},
+	{"updatedAt", "read-only"},
 }
 
 func rejectServerFields(raw map[string]json.RawMessage) error {
-	for f, why := range serverFields {
-		if _, ok := raw[f]; ok {
-			return probity.Invalid(f, "cannot be set by a client: %s", why)
+	for _, f := range serverFields {
+		if _, ok := raw[f.name]; ok {
+			return probity.Invalid(f.name, "cannot be set by a client: %s", f.why)
 		}
 	}
 	return nil
@@ -70,7 +73,9 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	err := s.store.Update(r.Context(), func(tx store.Tx) error {
-		if err := tx.CreateAgent(r.Context(), c.org, a); err != nil {
+		if err := tx.CreateAgent(r.Context(), c.org, a); errors.Is(err, probity.ErrConflict) {
+			return clientError(probity.ErrConflict, "agent %s already exists", a.ID)
+		} else if err != nil {
 			return err
 		}
 		if a.Model != (probity.Model{}) {
@@ -78,10 +83,10 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, c *call) er
 				return err
 			}
 		}
-		return s.audit(r, tx, c, "agent.create", "agent:"+a.ID, inputOf(a))
+		return s.audit(r, tx, c, now, "agent.create", "agent:"+a.ID, inputOf(a))
 	})
 	if err != nil {
-		return fmt.Errorf("creating agent: %w", err)
+		return err
 	}
 	w.Header().Set("Location", "/v1/agents/"+a.ID)
 	writeJSON(w, http.StatusCreated, a)
@@ -95,7 +100,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	var agents []probity.Agent
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		agents, err = tx.ListAgents(r.Context(), c.org, p)
+		agents, err = tx.ListAgents(r.Context(), c.org, peek(p))
 		return err
 	})
 	if err != nil {
@@ -139,6 +144,12 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 	if len(patch) == 0 {
 		return probity.Invalid("", "the patch is empty: name at least one field to change")
 	}
+	// The patch itself must fit the agent's shape: a null for an unknown
+	// field is as wrong as a value.
+	raw, _ := json.Marshal(patch)
+	if err := unmarshalStrict(raw, &agentInput{}); err != nil {
+		return err
+	}
 	var a probity.Agent
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		a, err = tx.GetAgent(r.Context(), c.org, id)
@@ -165,6 +176,9 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 		if err := a.Validate(); err != nil {
 			return err
 		}
+		if reflect.DeepEqual(inputOf(a), inputOf(before)) {
+			return nil // nothing changes: no write, no audit entry
+		}
 		a.UpdatedAt = s.now()
 		if err := tx.UpdateAgent(r.Context(), c.org, a); err != nil {
 			return err
@@ -176,10 +190,10 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 				return err
 			}
 		}
-		return s.audit(r, tx, c, "agent.update", "agent:"+id, change)
+		return s.audit(r, tx, c, a.UpdatedAt, "agent.update", "agent:"+id, change)
 	})
 	if err != nil {
-		return fmt.Errorf("updating agent %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, a)
 	return nil
@@ -228,8 +242,11 @@ func (s *Server) suspendAgent(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if strings.TrimSpace(in.Reason) == "" || len(in.Reason) > maxReason {
-		return probity.Invalid("reason", "is required (1 to %d bytes): say why the agent is suspended", maxReason)
+	if strings.TrimSpace(in.Reason) == "" {
+		return probity.Invalid("reason", "is required: say why the agent is suspended")
+	}
+	if err := probity.CheckText("reason", in.Reason, maxReason); err != nil {
+		return err
 	}
 	return s.setStatus(w, r, c, probity.StatusSuspended, in.Reason, "agent.suspend", in)
 }
@@ -239,8 +256,11 @@ func (s *Server) reactivateAgent(w http.ResponseWriter, r *http.Request, c *call
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if strings.TrimSpace(in.RootCause) == "" || len(in.RootCause) > maxReason {
-		return probity.Invalid("rootCause", "is required (1 to %d bytes): record why it is safe to reactivate", maxReason)
+	if strings.TrimSpace(in.RootCause) == "" {
+		return probity.Invalid("rootCause", "is required: record the root cause and why it is safe to reactivate")
+	}
+	if err := probity.CheckText("rootCause", in.RootCause, maxReason); err != nil {
+		return err
 	}
 	return s.setStatus(w, r, c, probity.StatusActive, "", "agent.reactivate", in)
 }
@@ -263,10 +283,10 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, c *call, stat
 		if err := tx.UpdateAgent(r.Context(), c.org, a); err != nil {
 			return err
 		}
-		return s.audit(r, tx, c, action, "agent:"+id, change)
+		return s.audit(r, tx, c, a.UpdatedAt, action, "agent:"+id, change)
 	})
 	if err != nil {
-		return fmt.Errorf("setting status of agent %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, a)
 	return nil
@@ -292,13 +312,14 @@ func (s *Server) modelHistory(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
-// audit records an admin action in the same transaction as the action.
-func (s *Server) audit(r *http.Request, tx store.Tx, c *call, action, target string, change any) error {
+// audit records an admin action in the same transaction as the action, at
+// the action's own time.
+func (s *Server) audit(r *http.Request, tx store.Tx, c *call, at time.Time, action, target string, change any) error {
 	b, err := json.Marshal(change)
 	if err != nil {
 		return fmt.Errorf("encoding audit change: %w", err)
 	}
 	return tx.AppendAudit(r.Context(), c.org, &probity.AuditEntry{
-		Time: s.now(), Actor: c.actor(), Action: action, Target: target, Change: b,
+		Time: at, Actor: c.actor(), Action: action, Target: target, Change: b,
 	})
 }

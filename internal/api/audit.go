@@ -13,7 +13,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	f := store.AuditFilter{Page: p, Action: r.URL.Query().Get("action"), Target: r.URL.Query().Get("target")}
+	f := store.AuditFilter{Page: peek(p), Action: r.URL.Query().Get("action"), Target: r.URL.Query().Get("target")}
 	var entries []probity.AuditEntry
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
 		entries, err = tx.ListAudit(r.Context(), c.org, f)

@@ -2,12 +2,16 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,12 +57,87 @@ func unmarshalStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if path := unknownPath(b, reflect.TypeOf(v)); path != "" {
+			return probity.Invalid(path, "unknown field")
+		}
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return probity.Invalid("", "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// unknownPath finds the first field in the JSON document b that type t has no
+// place for, as a dotted path ("model.flavour", "items[2].x"); encoding/json
+// names only the last segment. It runs on the error path only.
+func unknownPath(b []byte, t reflect.Type) string {
+	var doc any
+	if json.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	return walkUnknown(doc, t, "")
+}
+
+func walkUnknown(v any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		fields := map[string]reflect.Type{}
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-":
+				continue
+			case f.Anonymous && name == "":
+				for g := range f.Type.Fields() {
+					gn, _, _ := strings.Cut(g.Tag.Get("json"), ",")
+					fields[strings.ToLower(cmp.Or(gn, g.Name))] = g.Type
+				}
+				continue
+			}
+			fields[strings.ToLower(cmp.Or(name, f.Name))] = f.Type
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			sub := k
+			if path != "" {
+				sub = path + "." + k
+			}
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return sub
+			}
+			if p := walkUnknown(obj[k], ft, sub); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, _ := v.([]any)
+		for i, el := range arr {
+			if p := walkUnknown(el, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		obj, _ := v.(map[string]any)
+		for k, el := range obj {
+			if p := walkUnknown(el, t.Elem(), path+"."+k); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // jsonError turns encoding/json's errors into field errors.
@@ -134,14 +213,20 @@ type list[T any] struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-// paged returns items as a list, with a cursor when the page is full.
+// peek asks the store for one row more than the page holds, so that paged
+// can tell whether another page follows.
+func peek(p store.Page) store.Page { return store.Page{After: p.After, Limit: p.Limit + 1} }
+
+// paged returns a page of items fetched with peek, with a cursor only when
+// more items follow.
 func paged[T any](items []T, p store.Page, key func(T) string) list[T] {
 	out := list[T]{Items: items}
+	if len(items) > p.Limit {
+		out.Items = items[:p.Limit]
+		out.NextCursor = cursor(key(out.Items[p.Limit-1]))
+	}
 	if out.Items == nil {
 		out.Items = []T{}
-	}
-	if len(items) == p.Limit && len(items) > 0 {
-		out.NextCursor = cursor(key(items[len(items)-1]))
 	}
 	return out
 }
@@ -151,7 +236,7 @@ func cursor(after string) string { return base64.RawURLEncoding.EncodeToString([
 func pathID(r *http.Request, field string) (string, error) {
 	id := r.PathValue("id")
 	if !probity.ValidID(id) {
-		return "", probity.Invalid(field, "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+		return "", probity.Invalid(field, probity.IDRule)
 	}
 	return id, nil
 }

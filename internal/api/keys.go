@@ -1,9 +1,8 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/store"
@@ -25,8 +24,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if len(in.Name) > 200 || strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return probity.Invalid("name", "at most 200 bytes, no control characters")
+	if err := probity.CheckText("name", in.Name, 200); err != nil {
+		return err
 	}
 	scopes, err := probity.ParseScopes("scopes", in.Scopes)
 	if err != nil {
@@ -40,10 +39,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c *call) erro
 		if err := tx.CreateKey(r.Context(), k); err != nil {
 			return err
 		}
-		return s.audit(r, tx, c, "key.create", "key:"+k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
+		return s.audit(r, tx, c, k.CreatedAt, "key.create", "key:"+k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
 	})
 	if err != nil {
-		return fmt.Errorf("creating key: %w", err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, createdKey{k, secret})
 	return nil
@@ -56,7 +55,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	var keys []probity.APIKey
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		keys, err = tx.ListKeys(r.Context(), c.org, p)
+		keys, err = tx.ListKeys(r.Context(), c.org, peek(p))
 		return err
 	})
 	if err != nil {
@@ -78,17 +77,17 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, c *call) erro
 			return err
 		}
 		if k.RevokedAt != nil {
-			return clientError(probity.ErrConflict, "key %s was already revoked at %s", id, k.RevokedAt.Format("2006-01-02T15:04:05Z"))
+			return clientError(probity.ErrConflict, "key %s was already revoked at %s", id, k.RevokedAt.Format(time.RFC3339Nano))
 		}
 		now := s.now()
 		if err := tx.RevokeKey(r.Context(), c.org, id, now); err != nil {
 			return err
 		}
 		k.RevokedAt = &now
-		return s.audit(r, tx, c, "key.revoke", "key:"+id, nil)
+		return s.audit(r, tx, c, now, "key.revoke", "key:"+id, nil)
 	})
 	if err != nil {
-		return fmt.Errorf("revoking key %s: %w", id, err)
+		return err
 	}
 	s.auth.forget(id)
 	writeJSON(w, http.StatusOK, k)

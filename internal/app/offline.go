@@ -15,7 +15,7 @@ const cliActor = "cli"
 // CreateOrg makes a new org and its first admin key, returning the key.
 func CreateOrg(ctx context.Context, s store.Store, id string) (string, error) {
 	if !probity.ValidID(id) {
-		return "", probity.Invalid("name", "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+		return "", probity.Invalid("name", probity.IDRule)
 	}
 	var secret string
 	err := s.Update(ctx, func(tx store.Tx) error {

@@ -97,8 +97,10 @@ func (db *DB) update(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning write transaction: %w", err)
 	}
+	// A no-op after a commit; after an error or a panic in fn it returns the
+	// connection to the pool, even when ctx is already canceled.
+	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := fn(tx); err != nil {
-		tx.Rollback(ctx)
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -119,7 +121,7 @@ func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning read transaction: %w", err)
 	}
-	defer tx.Rollback(ctx)
+	defer tx.Rollback(context.WithoutCancel(ctx))
 	return fn(&txn{tx: tx})
 }
 

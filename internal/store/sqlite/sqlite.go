@@ -21,9 +21,11 @@ var migrationFS embed.FS
 
 // DB is a Store on one SQLite file.
 type DB struct {
-	w      *sql.DB // exactly one connection: SQLite has one writer
-	r      *sql.DB // read-only connections for View
-	latest int
+	w       *sql.DB // exactly one connection: SQLite has one writer
+	r       *sql.DB // read-only connections for View
+	writer  pool    // holds the one write connection
+	readers pool
+	latest  int
 }
 
 var _ store.Store = (*DB)(nil)
@@ -39,7 +41,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	} {
 		q.Add("_pragma", p)
 	}
-	wq := url.Values{"_txlock": {"immediate"}}
+	wq := url.Values{"_txlock": {"immediate"}} // for the migrations
 	for k, v := range q {
 		wq[k] = v
 	}
@@ -62,16 +64,31 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	wc, err := newConn(ctx, w, "BEGIN IMMEDIATE")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	db.writer = make(pool, 1)
+	db.writer.put(wc)
 	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
 	}
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	r.SetMaxOpenConns(n)
-	r.SetMaxIdleConns(n)
+	r.SetMaxOpenConns(n + 1) // one more for Ping
+	r.SetMaxIdleConns(n + 1)
 	r.SetConnMaxIdleTime(0)
-	db.r = r
+	db.r, db.readers = r, make(pool, n)
+	for range n {
+		c, err := newConn(ctx, r, "BEGIN")
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		db.readers.put(c)
+	}
 	return db, nil
 }
 
@@ -115,8 +132,10 @@ func (db *DB) update(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning write transaction: %w", err)
 	}
+	// Rolling back after a commit is a no-op; after a panic in fn it frees
+	// the one writer connection instead of leaving every write blocked.
+	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -125,19 +144,26 @@ func (db *DB) update(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// Update runs fn in the single write transaction slot.
+// Update runs fn in a transaction on the one write connection; writers
+// queue for it in turn.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return db.update(ctx, func(tx *sql.Tx) error { return fn(&txn{tx: tx}) })
+	c, err := db.writer.get(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting for the writer: %w", err)
+	}
+	defer db.writer.put(c)
+	return c.run(ctx, true, func(t *txn) error { return fn(t) })
 }
 
-// View runs fn in a read transaction on a read-only connection.
+// View runs fn in a read transaction on one of the read-only connections:
+// every query in fn sees the same snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	c, err := db.readers.get(ctx)
 	if err != nil {
-		return fmt.Errorf("beginning read transaction: %w", err)
+		return fmt.Errorf("waiting for a reader: %w", err)
 	}
-	defer tx.Rollback()
-	return fn(&txn{tx: tx})
+	defer db.readers.put(c)
+	return c.run(ctx, false, func(t *txn) error { return fn(t) })
 }
 
 // Ping checks that the file answers and carries the newest migration.
@@ -157,7 +183,13 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	var errs []error
 	if db.r != nil {
+		for range len(db.readers) {
+			errs = append(errs, (<-db.readers).close())
+		}
 		errs = append(errs, db.r.Close())
+	}
+	if db.writer != nil {
+		errs = append(errs, (<-db.writer).close())
 	}
 	if _, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		errs = append(errs, fmt.Errorf("checkpointing wal: %w", err))

@@ -14,8 +14,6 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-type txn struct{ tx *sql.Tx }
-
 func micros(t time.Time) int64      { return t.UTC().UnixMicro() }
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
@@ -38,18 +36,18 @@ func classify(err error, what string) error {
 }
 
 func (t *txn) CreateOrg(ctx context.Context, org probity.Org) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO orgs (id, created_at) VALUES (?, ?)`, org.ID, micros(org.CreatedAt))
+	_, err := t.exec(ctx, `INSERT INTO orgs (id, created_at) VALUES (?, ?)`, org.ID, micros(org.CreatedAt))
 	return classify(err, "creating org "+org.ID)
 }
 
 func (t *txn) GetOrg(ctx context.Context, id string) (probity.Org, error) {
 	var us int64
-	err := t.tx.QueryRowContext(ctx, `SELECT created_at FROM orgs WHERE id = ?`, id).Scan(&us)
+	err := t.queryRow(ctx, `SELECT created_at FROM orgs WHERE id = ?`, id).Scan(&us)
 	return probity.Org{ID: id, CreatedAt: fromMicros(us)}, classify(err, "reading org "+id)
 }
 
 func (t *txn) ListOrgs(ctx context.Context) ([]probity.Org, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, created_at FROM orgs ORDER BY id`)
+	rows, err := t.query(ctx, `SELECT id, created_at FROM orgs ORDER BY id`)
 	if err != nil {
 		return nil, classify(err, "listing orgs")
 	}
@@ -97,23 +95,23 @@ func joinScopes(ss []probity.Scope) string {
 }
 
 func (t *txn) CreateKey(ctx context.Context, k probity.APIKey) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+	_, err := t.exec(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
 		k.ID, k.OrgID, k.Name, k.Prefix, joinScopes(k.Scopes), k.Hash, micros(k.CreatedAt), k.CreatedBy)
 	return classify(err, "creating key")
 }
 
 func (t *txn) KeyByHash(ctx context.Context, hash []byte) (probity.APIKey, error) {
-	k, err := scanKey(t.tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(t.queryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash))
 	return k, classify(err, "looking up key")
 }
 
 func (t *txn) GetKey(ctx context.Context, orgID, id string) (probity.APIKey, error) {
-	k, err := scanKey(t.tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id))
+	k, err := scanKey(t.queryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE org_id = ? AND id = ?`, orgID, id))
 	return k, classify(err, "reading key "+id)
 }
 
 func (t *txn) ListKeys(ctx context.Context, orgID string, p store.Page) ([]probity.APIKey, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`,
+	rows, err := t.query(ctx, `SELECT `+keyCols+` FROM api_keys WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		orgID, p.After, p.Limit)
 	if err != nil {
 		return nil, classify(err, "listing keys")
@@ -131,7 +129,7 @@ func (t *txn) ListKeys(ctx context.Context, orgID string, p store.Page) ([]probi
 }
 
 func (t *txn) RevokeKey(ctx context.Context, orgID, id string, at time.Time) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`,
+	res, err := t.exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`,
 		micros(at), orgID, id)
 	if err != nil {
 		return classify(err, "revoking key "+id)
@@ -147,7 +145,7 @@ func (t *txn) CreateAgent(ctx context.Context, orgID string, a probity.Agent) er
 	if err != nil {
 		return fmt.Errorf("encoding agent: %w", err)
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO agents (org_id, id, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err = t.exec(ctx, `INSERT INTO agents (org_id, id, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		orgID, a.ID, doc, micros(a.CreatedAt), micros(a.UpdatedAt))
 	return classify(err, "creating agent "+a.ID)
 }
@@ -165,12 +163,12 @@ func scanAgent(row interface{ Scan(...any) error }) (probity.Agent, error) {
 }
 
 func (t *txn) GetAgent(ctx context.Context, orgID, id string) (probity.Agent, error) {
-	a, err := scanAgent(t.tx.QueryRowContext(ctx, `SELECT doc FROM agents WHERE org_id = ? AND id = ?`, orgID, id))
+	a, err := scanAgent(t.queryRow(ctx, `SELECT doc FROM agents WHERE org_id = ? AND id = ?`, orgID, id))
 	return a, classify(err, "reading agent "+id)
 }
 
 func (t *txn) ListAgents(ctx context.Context, orgID string, p store.Page) ([]probity.Agent, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT doc FROM agents WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`,
+	rows, err := t.query(ctx, `SELECT doc FROM agents WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		orgID, p.After, p.Limit)
 	if err != nil {
 		return nil, classify(err, "listing agents")
@@ -192,7 +190,7 @@ func (t *txn) UpdateAgent(ctx context.Context, orgID string, a probity.Agent) er
 	if err != nil {
 		return fmt.Errorf("encoding agent: %w", err)
 	}
-	res, err := t.tx.ExecContext(ctx, `UPDATE agents SET doc = ?, updated_at = ? WHERE org_id = ? AND id = ?`,
+	res, err := t.exec(ctx, `UPDATE agents SET doc = ?, updated_at = ? WHERE org_id = ? AND id = ?`,
 		doc, micros(a.UpdatedAt), orgID, a.ID)
 	if err != nil {
 		return classify(err, "updating agent "+a.ID)
@@ -208,13 +206,13 @@ func (t *txn) AddModelChange(ctx context.Context, orgID, agentID string, c probi
 	if err != nil {
 		return fmt.Errorf("encoding model change: %w", err)
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO agent_models (org_id, agent_id, since, doc) VALUES (?, ?, ?, ?)`,
+	_, err = t.exec(ctx, `INSERT INTO agent_models (org_id, agent_id, since, doc) VALUES (?, ?, ?, ?)`,
 		orgID, agentID, micros(c.Since), doc)
 	return classify(err, "recording model change")
 }
 
 func (t *txn) ModelHistory(ctx context.Context, orgID, agentID string) ([]probity.ModelChange, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT doc FROM agent_models WHERE org_id = ? AND agent_id = ? ORDER BY since, rowid`,
+	rows, err := t.query(ctx, `SELECT doc FROM agent_models WHERE org_id = ? AND agent_id = ? ORDER BY since, rowid`,
 		orgID, agentID)
 	if err != nil {
 		return nil, classify(err, "reading model history")
@@ -237,7 +235,7 @@ func (t *txn) ModelHistory(ctx context.Context, orgID, agentID string) ([]probit
 
 func (t *txn) AppendAudit(ctx context.Context, orgID string, e *probity.AuditEntry) error {
 	var seq int64
-	err := t.tx.QueryRowContext(ctx, `UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = ? RETURNING audit_seq`, orgID).Scan(&seq)
+	err := t.queryRow(ctx, `UPDATE orgs SET audit_seq = audit_seq + 1 WHERE id = ? RETURNING audit_seq`, orgID).Scan(&seq)
 	if err != nil {
 		return classify(err, "numbering audit entry")
 	}
@@ -245,7 +243,7 @@ func (t *txn) AppendAudit(ctx context.Context, orgID string, e *probity.AuditEnt
 	if len(e.Change) > 0 {
 		change = string(e.Change)
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO audit (org_id, seq, time, actor, action, target, change) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err = t.exec(ctx, `INSERT INTO audit (org_id, seq, time, actor, action, target, change) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		orgID, seq, micros(e.Time), e.Actor, e.Action, e.Target, change)
 	if err != nil {
 		return classify(err, "appending audit entry")
@@ -261,7 +259,7 @@ func (t *txn) ListAudit(ctx context.Context, orgID string, f store.AuditFilter) 
 			return nil, probity.Invalid("cursor", "not a cursor this list returned")
 		}
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT seq, time, actor, action, target, change FROM audit
+	rows, err := t.query(ctx, `SELECT seq, time, actor, action, target, change FROM audit
 		WHERE org_id = ? AND seq > ? AND (? = '' OR action = ?) AND (? = '' OR target = ?)
 		ORDER BY seq LIMIT ?`, orgID, after, f.Action, f.Action, f.Target, f.Target, f.Limit)
 	if err != nil {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"Rollback", testRollback},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"Ping", testPing},
+		{"PanicReleasesTheWriter", testPanicReleases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -456,5 +457,31 @@ func testConcurrentUpdates(t *testing.T, s store.Store) {
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("ping on a fresh store: %v", err)
+	}
+}
+
+// testPanicReleases panics inside transactions: the store must roll them
+// back and stay usable, instead of leaving a writer connection held.
+func testPanicReleases(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mkOrg(t, s, "o1")
+	for _, run := range []func(func(store.Tx) error) error{
+		func(fn func(store.Tx) error) error { return s.Update(ctx, fn) },
+		func(fn func(store.Tx) error) error { return s.View(ctx, fn) },
+	} {
+		for range 3 {
+			func() {
+				defer func() { recover() }()
+				run(func(tx store.Tx) error {
+					tx.GetOrg(ctx, "o1")
+					panic("boom")
+				})
+			}()
+		}
+	}
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, "o1", sampleAgent("after-panic")) })
+	if err != nil {
+		t.Fatalf("update after panics: %v", err)
 	}
 }
