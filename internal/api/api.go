@@ -35,7 +35,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of a stock server.
 func DefaultConfig() Config {
-	return Config{RateLimit: 200, RateBurst: 400, AuthCacheTTL: 2 * time.Second, MaxBody: 1 << 20}
+	return Config{RateLimit: 1000, RateBurst: 2000, AuthCacheTTL: 2 * time.Second, MaxBody: 1 << 20}
 }
 
 // Validate reports a configuration that cannot work.
@@ -173,6 +173,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		maxBody = s.cfg.MaxBody
 	}
 	label := rt.pattern
+	latency := s.metrics.latency.WithLabelValues(label)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -189,7 +190,8 @@ func (s *Server) wrap(rt route) http.Handler {
 					s.writeError(rec, r, errors.New("panic"))
 				}
 			}
-			s.metrics.observe(label, rec.code(), time.Since(start))
+			s.metrics.requests.WithLabelValues(label, strconv.Itoa(rec.code())).Inc()
+			latency.Observe(time.Since(start).Seconds())
 		}()
 		r = r.WithContext(store.WithOp(r.Context(), label))
 		if r.Body != nil {
