@@ -331,7 +331,7 @@ func agentList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATUS\tMODEL\tRISK TIER")
 	for _, a := range agents {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(a.ID), orDash(a.Name), orDash(a.Owner),
-			orDash(a.Status), modelString(a.Model), orDash(a.RiskTier))
+			orDash(a.Status), modelString(a.Model), probity.AssessRisk(&a).Tier)
 	}
 	return tw.Flush()
 }
