@@ -306,6 +306,8 @@ type AuditEntry struct {
 	Action string          `json:"action"` // e.g. agent.create, key.revoke
 	Target string          `json:"target"` // e.g. agent:support-bot, key:k_3f…
 	Change json.RawMessage `json:"change,omitempty"`
+
+	LedgerIndex *int64 `json:"ledgerIndex,omitempty"` // its leaf in the org's ledger
 }
 
 // KeyPrefix starts every API key, so that secret scanners recognise one.

@@ -319,7 +319,7 @@ func (s *Server) audit(r *http.Request, tx store.Tx, c *call, at time.Time, acti
 	if err != nil {
 		return fmt.Errorf("encoding audit change: %w", err)
 	}
-	return tx.AppendAudit(r.Context(), c.org, &probity.AuditEntry{
+	return store.Audit(r.Context(), tx, c.org, &probity.AuditEntry{
 		Time: at, Actor: c.actor(), Action: action, Target: target, Change: b,
 	})
 }

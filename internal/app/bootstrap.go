@@ -41,7 +41,7 @@ func bootstrap(ctx context.Context, s store.Store, dataDir string, out io.Writer
 		if err := tx.CreateKey(ctx, k); err != nil {
 			return err
 		}
-		if err := tx.AppendAudit(ctx, DefaultOrg, &probity.AuditEntry{Time: now, Actor: "bootstrap", Action: "org.create",
+		if err := store.Audit(ctx, tx, DefaultOrg, &probity.AuditEntry{Time: now, Actor: "bootstrap", Action: "org.create",
 			Target: "org:" + DefaultOrg}); err != nil {
 			return err
 		}

@@ -31,7 +31,7 @@ func CreateOrg(ctx context.Context, s store.Store, id string) (string, error) {
 			return err
 		}
 		secret = key
-		return tx.AppendAudit(ctx, id, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "org.create", Target: "org:" + id})
+		return store.Audit(ctx, tx, id, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "org.create", Target: "org:" + id})
 	})
 	if err != nil {
 		return "", fmt.Errorf("creating org %s: %w", id, err)
@@ -56,7 +56,7 @@ func CreateKey(ctx context.Context, s store.Store, org, name string, scopes []pr
 		if err := tx.CreateKey(ctx, k); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.create", Target: "key:" + k.ID,
+		return store.Audit(ctx, tx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.create", Target: "key:" + k.ID,
 			Change: mustJSON(map[string]any{"name": name, "scopes": scopes})})
 	})
 	if err != nil {
@@ -106,7 +106,7 @@ func RevokeKey(ctx context.Context, s store.Store, org, id string) error {
 		if err := tx.RevokeKey(ctx, org, id, now); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.revoke", Target: "key:" + id})
+		return store.Audit(ctx, tx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "key.revoke", Target: "key:" + id})
 	})
 	if err != nil {
 		return fmt.Errorf("revoking key %s: %w", id, err)

@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/ledger"
 )
 
 // Store runs transactions. Update closures run one at a time per database
@@ -68,6 +71,65 @@ type Tx interface {
 	// AppendAudit stores e and sets e.Seq, which grows per org.
 	AppendAudit(ctx context.Context, orgID string, e *probity.AuditEntry) error
 	ListAudit(ctx context.Context, orgID string, f AuditFilter) ([]probity.AuditEntry, error)
+	// LinkAudit records the ledger leaf of audit entry seq.
+	LinkAudit(ctx context.Context, orgID string, seq, ledgerIndex int64) error
+
+	// SetLedgerKey stores the org's checkpoint signing key.
+	SetLedgerKey(ctx context.Context, orgID string, k LedgerKey) error
+	// LedgerKey returns it; ErrNotFound when the org has none yet.
+	LedgerKey(ctx context.Context, orgID string) (LedgerKey, error)
+	// ReserveLedger grows the org's ledger by n leaves and returns the old
+	// size, the index of the first new leaf. It locks the org's ledger until
+	// the transaction ends, so appends never interleave, on any replica.
+	ReserveLedger(ctx context.Context, orgID string, n int) (int64, error)
+	LedgerSize(ctx context.Context, orgID string) (int64, error)
+	// PutLedger stores leaves from index start and their stored hashes.
+	PutLedger(ctx context.Context, orgID string, start int64, entries [][]byte, hashes []ledger.StoredHash) error
+	// LedgerHashes reads stored hashes by tlog stored-hash index.
+	LedgerHashes(ctx context.Context, orgID string, indexes []int64) ([]tlog.Hash, error)
+	// LedgerEntries reads up to n leaves from index from.
+	LedgerEntries(ctx context.Context, orgID string, from int64, n int) ([][]byte, error)
+	SaveCheckpoint(ctx context.Context, orgID string, size int64, note []byte) error
+	// LatestCheckpoint returns the largest signed checkpoint; ErrNotFound if none.
+	LatestCheckpoint(ctx context.Context, orgID string) (size int64, note []byte, err error)
+
+	// RecordIDs returns which of ids are already stored.
+	RecordIDs(ctx context.Context, orgID string, ids []string) (map[string]bool, error)
+	// InsertRecords indexes records whose leaves are already in the ledger.
+	InsertRecords(ctx context.Context, orgID string, recs []RecordRow) error
+	ListRecords(ctx context.Context, orgID string, f RecordFilter) ([]RecordRow, error)
+	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
+}
+
+// LedgerKey is an org's ledger identity: its origin and note keys.
+type LedgerKey struct {
+	Origin   string
+	Signer   string // private: never leaves the store but to sign
+	Verifier string
+}
+
+// RecordRow is a record's index entry: where its leaf is, and the fields
+// records are looked up by. Entry is the leaf's bytes when read back.
+type RecordRow struct {
+	ID          string
+	AgentID     string
+	SessionID   string
+	Type        string
+	Time        time.Time
+	LedgerIndex int64
+	Entry       []byte
+}
+
+// RecordFilter selects an agent's records, in time order.
+type RecordFilter struct {
+	AgentID   string
+	From, To  time.Time // To is exclusive; zero means unbounded
+	SessionID string
+	Type      string
+	// After is the (time, ledger index) of the last record of the previous page.
+	AfterTime  time.Time
+	AfterIndex int64
+	Limit      int
 }
 
 // Migration is one embedded schema change, applied once, in version order.

@@ -258,7 +258,7 @@ func (t *txn) ListAudit(ctx context.Context, orgID string, f store.AuditFilter) 
 			return nil, probity.Invalid("cursor", "not a cursor this list returned")
 		}
 	}
-	rows, err := t.tx.Query(ctx, `SELECT seq, time, actor, action, target, change FROM audit
+	rows, err := t.tx.Query(ctx, `SELECT seq, time, actor, action, target, change, ledger_index FROM audit
 		WHERE org_id = $1 AND seq > $2 AND ($3::text = '' OR action = $3) AND ($4::text = '' OR target = $4)
 		ORDER BY seq LIMIT $5`, orgID, after, f.Action, f.Target, f.Limit)
 	if err != nil {
@@ -269,7 +269,7 @@ func (t *txn) ListAudit(ctx context.Context, orgID string, f store.AuditFilter) 
 	for rows.Next() {
 		var e probity.AuditEntry
 		var change *string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &change); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &change, &e.LedgerIndex); err != nil {
 			return nil, classify(err, "listing audit")
 		}
 		e.Time = e.Time.UTC()

@@ -259,7 +259,7 @@ func (t *txn) ListAudit(ctx context.Context, orgID string, f store.AuditFilter) 
 			return nil, probity.Invalid("cursor", "not a cursor this list returned")
 		}
 	}
-	rows, err := t.query(ctx, `SELECT seq, time, actor, action, target, change FROM audit
+	rows, err := t.query(ctx, `SELECT seq, time, actor, action, target, change, ledger_index FROM audit
 		WHERE org_id = ? AND seq > ? AND (? = '' OR action = ?) AND (? = '' OR target = ?)
 		ORDER BY seq LIMIT ?`, orgID, after, f.Action, f.Action, f.Target, f.Target, f.Limit)
 	if err != nil {
@@ -271,12 +271,16 @@ func (t *txn) ListAudit(ctx context.Context, orgID string, f store.AuditFilter) 
 		var e probity.AuditEntry
 		var us int64
 		var change sql.NullString
-		if err := rows.Scan(&e.Seq, &us, &e.Actor, &e.Action, &e.Target, &change); err != nil {
+		var idx sql.NullInt64
+		if err := rows.Scan(&e.Seq, &us, &e.Actor, &e.Action, &e.Target, &change, &idx); err != nil {
 			return nil, classify(err, "listing audit")
 		}
 		e.Time = fromMicros(us)
 		if change.Valid {
 			e.Change = json.RawMessage(change.String)
+		}
+		if idx.Valid {
+			e.LedgerIndex = &idx.Int64
 		}
 		out = append(out, e)
 	}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"Ping", testPing},
 		{"PanicReleasesTheWriter", testPanicReleases},
 	}
+	tests = append(tests, ledgerTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)

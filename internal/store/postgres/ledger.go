@@ -1,0 +1,218 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/store"
+	"github.com/probity-dev/probity/ledger"
+)
+
+func (t *txn) LinkAudit(ctx context.Context, orgID string, seq, idx int64) error {
+	_, err := t.tx.Exec(ctx, `UPDATE audit SET ledger_index = $1 WHERE org_id = $2 AND seq = $3`, idx, orgID, seq)
+	return classify(err, "linking audit entry to the ledger")
+}
+
+func (t *txn) SetLedgerKey(ctx context.Context, orgID string, k store.LedgerKey) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE orgs SET ledger_origin = $1, ledger_signer = $2, ledger_verifier = $3 WHERE id = $4`,
+		k.Origin, k.Signer, k.Verifier, orgID)
+	if err != nil {
+		return classify(err, "storing ledger key")
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("storing ledger key of org %s: %w", orgID, probity.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *txn) LedgerKey(ctx context.Context, orgID string) (store.LedgerKey, error) {
+	var k store.LedgerKey
+	err := t.tx.QueryRow(ctx, `SELECT ledger_origin, ledger_signer, ledger_verifier FROM orgs WHERE id = $1`, orgID).
+		Scan(&k.Origin, &k.Signer, &k.Verifier)
+	if err == nil && k.Origin == "" {
+		err = pgx.ErrNoRows
+	}
+	return k, classify(err, "reading ledger key of org "+orgID)
+}
+
+// ReserveLedger's UPDATE takes the org row's lock until the transaction
+// ends: appends to one org's ledger are serialized across every replica.
+func (t *txn) ReserveLedger(ctx context.Context, orgID string, n int) (int64, error) {
+	var size int64
+	err := t.tx.QueryRow(ctx, `UPDATE orgs SET ledger_size = ledger_size + $1 WHERE id = $2 RETURNING ledger_size`, n, orgID).Scan(&size)
+	return size - int64(n), classify(err, "growing ledger of org "+orgID)
+}
+
+func (t *txn) LedgerSize(ctx context.Context, orgID string) (int64, error) {
+	var size int64
+	err := t.tx.QueryRow(ctx, `SELECT ledger_size FROM orgs WHERE id = $1`, orgID).Scan(&size)
+	return size, classify(err, "reading ledger size of org "+orgID)
+}
+
+func (t *txn) PutLedger(ctx context.Context, orgID string, start int64, entries [][]byte, hashes []ledger.StoredHash) error {
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"ledger_entries"}, []string{"org_id", "idx", "data"},
+		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) { return []any{orgID, start + int64(i), entries[i]}, nil }))
+	if err != nil {
+		return classify(err, "writing ledger entries")
+	}
+	_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"ledger_hashes"}, []string{"org_id", "idx", "hash"},
+		pgx.CopyFromSlice(len(hashes), func(i int) ([]any, error) { return []any{orgID, hashes[i].Index, hashes[i].Hash[:]}, nil }))
+	return classify(err, "writing ledger hashes")
+}
+
+func (t *txn) LedgerHashes(ctx context.Context, orgID string, indexes []int64) ([]tlog.Hash, error) {
+	rows, err := t.tx.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE org_id = $1 AND idx = ANY($2)`, orgID, indexes)
+	if err != nil {
+		return nil, classify(err, "reading ledger hashes")
+	}
+	defer rows.Close()
+	byIdx := make(map[int64][]byte, len(indexes))
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, classify(err, "reading ledger hashes")
+		}
+		byIdx[idx] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err, "reading ledger hashes")
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, ix := range indexes {
+		h, ok := byIdx[ix]
+		if !ok {
+			return nil, fmt.Errorf("reading ledger hash %d: %w", ix, probity.ErrNotFound)
+		}
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("ledger hash %d has %d bytes, want %d", ix, len(h), tlog.HashSize)
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+func (t *txn) LedgerEntries(ctx context.Context, orgID string, from int64, n int) ([][]byte, error) {
+	rows, err := t.tx.Query(ctx, `SELECT idx, data FROM ledger_entries WHERE org_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3`, orgID, from, n)
+	if err != nil {
+		return nil, classify(err, "reading ledger entries")
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var idx int64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, classify(err, "reading ledger entries")
+		}
+		if idx != from+int64(len(out)) {
+			return nil, fmt.Errorf("ledger entry %d is missing", from+int64(len(out)))
+		}
+		out = append(out, data)
+	}
+	return out, classify(rows.Err(), "reading ledger entries")
+}
+
+func (t *txn) SaveCheckpoint(ctx context.Context, orgID string, size int64, note []byte) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO ledger_checkpoints (org_id, size, note, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (org_id, size) DO NOTHING`, orgID, size, string(note), store.Now())
+	return classify(err, "saving checkpoint")
+}
+
+func (t *txn) LatestCheckpoint(ctx context.Context, orgID string) (int64, []byte, error) {
+	var size int64
+	var note string
+	err := t.tx.QueryRow(ctx, `SELECT size, note FROM ledger_checkpoints WHERE org_id = $1 ORDER BY size DESC LIMIT 1`, orgID).Scan(&size, &note)
+	return size, []byte(note), classify(err, "reading latest checkpoint")
+}
+
+func (t *txn) RecordIDs(ctx context.Context, orgID string, ids []string) (map[string]bool, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id FROM records WHERE org_id = $1 AND id = ANY($2)`, orgID, ids)
+	if err != nil {
+		return nil, classify(err, "looking up record ids")
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err, "looking up record ids")
+		}
+		found[id] = true
+	}
+	return found, classify(rows.Err(), "looking up record ids")
+}
+
+func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.RecordRow) error {
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"records"},
+		[]string{"org_id", "id", "agent_id", "session_id", "type", "time", "ledger_index"},
+		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+			r := recs[i]
+			return []any{orgID, r.ID, r.AgentID, r.SessionID, r.Type, r.Time, r.LedgerIndex}, nil
+		}))
+	return classify(err, "indexing records")
+}
+
+const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data`
+
+func scanRecord(row pgx.Row) (store.RecordRow, error) {
+	var r store.RecordRow
+	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &r.Time, &r.LedgerIndex, &r.Entry)
+	r.Time = r.Time.UTC()
+	return r, err
+}
+
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilter) ([]store.RecordRow, error) {
+	from, to := minTime, maxTime
+	if !f.From.IsZero() {
+		from = f.From
+	}
+	if !f.To.IsZero() {
+		to = f.To
+	}
+	afterTime, afterIdx := minTime, int64(-1)
+	if !f.AfterTime.IsZero() {
+		afterTime, afterIdx = f.AfterTime, f.AfterIndex
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+recordCols+` FROM records r
+		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		WHERE r.org_id = $1 AND r.agent_id = $2 AND r.time >= $3 AND r.time < $4
+		  AND (r.time, r.ledger_index) > ($5, $6)
+		  AND ($7 = '' OR r.session_id = $7) AND ($8 = '' OR r.type = $8)
+		ORDER BY r.time, r.ledger_index LIMIT $9`,
+		orgID, f.AgentID, from, to, afterTime, afterIdx, f.SessionID, f.Type, f.Limit)
+	if err != nil {
+		return nil, classify(err, "listing records")
+	}
+	defer rows.Close()
+	var out []store.RecordRow
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, classify(err, "listing records")
+		}
+		out = append(out, r)
+	}
+	return out, classify(rows.Err(), "listing records")
+}
+
+func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow, error) {
+	r, err := scanRecord(t.tx.QueryRow(ctx, `SELECT `+recordCols+` FROM records r
+		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		WHERE r.org_id = $1 AND r.id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
+	}
+	return r, classify(err, "reading record")
+}

@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/store"
+	"github.com/probity-dev/probity/ledger"
+)
+
+func (t *txn) LinkAudit(ctx context.Context, orgID string, seq, idx int64) error {
+	_, err := t.exec(ctx, `UPDATE audit SET ledger_index = ? WHERE org_id = ? AND seq = ?`, idx, orgID, seq)
+	return classify(err, "linking audit entry to the ledger")
+}
+
+func (t *txn) SetLedgerKey(ctx context.Context, orgID string, k store.LedgerKey) error {
+	res, err := t.exec(ctx, `UPDATE orgs SET ledger_origin = ?, ledger_signer = ?, ledger_verifier = ? WHERE id = ?`,
+		k.Origin, k.Signer, k.Verifier, orgID)
+	if err != nil {
+		return classify(err, "storing ledger key")
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("storing ledger key of org %s: %w", orgID, probity.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *txn) LedgerKey(ctx context.Context, orgID string) (store.LedgerKey, error) {
+	var k store.LedgerKey
+	err := t.queryRow(ctx, `SELECT ledger_origin, ledger_signer, ledger_verifier FROM orgs WHERE id = ?`, orgID).
+		Scan(&k.Origin, &k.Signer, &k.Verifier)
+	if err == nil && k.Origin == "" {
+		err = sql.ErrNoRows
+	}
+	return k, classify(err, "reading ledger key of org "+orgID)
+}
+
+// ReserveLedger needs no lock of its own: the write connection is the only
+// writer, and the UPDATE happens inside its transaction.
+func (t *txn) ReserveLedger(ctx context.Context, orgID string, n int) (int64, error) {
+	var size int64
+	err := t.queryRow(ctx, `UPDATE orgs SET ledger_size = ledger_size + ? WHERE id = ? RETURNING ledger_size`, n, orgID).Scan(&size)
+	return size - int64(n), classify(err, "growing ledger of org "+orgID)
+}
+
+func (t *txn) LedgerSize(ctx context.Context, orgID string) (int64, error) {
+	var size int64
+	err := t.queryRow(ctx, `SELECT ledger_size FROM orgs WHERE id = ?`, orgID).Scan(&size)
+	return size, classify(err, "reading ledger size of org "+orgID)
+}
+
+// insertChunk is how many rows one INSERT carries; SQLite allows 32766
+// parameters per statement.
+const insertChunk = 500
+
+func (t *txn) PutLedger(ctx context.Context, orgID string, start int64, entries [][]byte, hashes []ledger.StoredHash) error {
+	for i := 0; i < len(entries); i += insertChunk {
+		part := entries[i:min(i+insertChunk, len(entries))]
+		args := make([]any, 0, 3*len(part))
+		for j, e := range part {
+			args = append(args, orgID, start+int64(i+j), e)
+		}
+		if _, err := t.exec(ctx, multiInsert(`INSERT INTO ledger_entries (org_id, idx, data) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
+			return classify(err, "writing ledger entries")
+		}
+	}
+	for i := 0; i < len(hashes); i += insertChunk {
+		part := hashes[i:min(i+insertChunk, len(hashes))]
+		args := make([]any, 0, 3*len(part))
+		for _, h := range part {
+			args = append(args, orgID, h.Index, h.Hash[:])
+		}
+		if _, err := t.exec(ctx, multiInsert(`INSERT INTO ledger_hashes (org_id, idx, hash) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
+			return classify(err, "writing ledger hashes")
+		}
+	}
+	return nil
+}
+
+// multiInsert repeats one row's placeholders n times. Statements are cached
+// by text, so batch sizes other than insertChunk each get their own.
+func multiInsert(head, row string, n int) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+1))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+func (t *txn) LedgerHashes(ctx context.Context, orgID string, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, ix := range indexes {
+		var b []byte
+		if err := t.queryRow(ctx, `SELECT hash FROM ledger_hashes WHERE org_id = ? AND idx = ?`, orgID, ix).Scan(&b); err != nil {
+			return nil, classify(err, fmt.Sprintf("reading ledger hash %d", ix))
+		}
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("ledger hash %d has %d bytes, want %d", ix, len(b), tlog.HashSize)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+func (t *txn) LedgerEntries(ctx context.Context, orgID string, from int64, n int) ([][]byte, error) {
+	rows, err := t.query(ctx, `SELECT idx, data FROM ledger_entries WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, orgID, from, n)
+	if err != nil {
+		return nil, classify(err, "reading ledger entries")
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var idx int64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, classify(err, "reading ledger entries")
+		}
+		if idx != from+int64(len(out)) {
+			return nil, fmt.Errorf("ledger entry %d is missing", from+int64(len(out)))
+		}
+		out = append(out, data)
+	}
+	return out, classify(rows.Err(), "reading ledger entries")
+}
+
+func (t *txn) SaveCheckpoint(ctx context.Context, orgID string, size int64, note []byte) error {
+	_, err := t.exec(ctx, `INSERT INTO ledger_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (org_id, size) DO NOTHING`, orgID, size, string(note), store.Now().UnixMicro())
+	return classify(err, "saving checkpoint")
+}
+
+func (t *txn) LatestCheckpoint(ctx context.Context, orgID string) (int64, []byte, error) {
+	var size int64
+	var note string
+	err := t.queryRow(ctx, `SELECT size, note FROM ledger_checkpoints WHERE org_id = ? ORDER BY size DESC LIMIT 1`, orgID).Scan(&size, &note)
+	return size, []byte(note), classify(err, "reading latest checkpoint")
+}
+
+func (t *txn) RecordIDs(ctx context.Context, orgID string, ids []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	for i := 0; i < len(ids); i += insertChunk {
+		part := ids[i:min(i+insertChunk, len(ids))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, orgID)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		q := `SELECT id FROM records WHERE org_id = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)`
+		rows, err := t.query(ctx, q, args...)
+		if err != nil {
+			return nil, classify(err, "looking up record ids")
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, classify(err, "looking up record ids")
+			}
+			found[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err, "looking up record ids")
+		}
+	}
+	return found, nil
+}
+
+func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.RecordRow) error {
+	for i := 0; i < len(recs); i += insertChunk {
+		part := recs[i:min(i+insertChunk, len(recs))]
+		args := make([]any, 0, 7*len(part))
+		for _, r := range part {
+			args = append(args, orgID, r.ID, r.AgentID, r.SessionID, r.Type, micros(r.Time), r.LedgerIndex)
+		}
+		q := multiInsert(`INSERT INTO records (org_id, id, agent_id, session_id, type, time, ledger_index) VALUES `, "(?, ?, ?, ?, ?, ?, ?)", len(part))
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return classify(err, "indexing records")
+		}
+	}
+	return nil
+}
+
+const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data`
+
+func scanRecord(row interface{ Scan(...any) error }) (store.RecordRow, error) {
+	var r store.RecordRow
+	var us int64
+	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &us, &r.LedgerIndex, &r.Entry)
+	r.Time = fromMicros(us)
+	return r, err
+}
+
+func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilter) ([]store.RecordRow, error) {
+	from, to := int64(-1<<62), int64(1<<62)
+	if !f.From.IsZero() {
+		from = micros(f.From)
+	}
+	if !f.To.IsZero() {
+		to = micros(f.To)
+	}
+	afterTime, afterIdx := int64(-1<<62), int64(-1)
+	if !f.AfterTime.IsZero() {
+		afterTime, afterIdx = micros(f.AfterTime), f.AfterIndex
+	}
+	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM records r
+		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		WHERE r.org_id = ? AND r.agent_id = ? AND r.time >= ? AND r.time < ?
+		  AND (r.time, r.ledger_index) > (?, ?)
+		  AND (? = '' OR r.session_id = ?) AND (? = '' OR r.type = ?)
+		ORDER BY r.time, r.ledger_index LIMIT ?`,
+		orgID, f.AgentID, from, to, afterTime, afterIdx, f.SessionID, f.SessionID, f.Type, f.Type, f.Limit)
+	if err != nil {
+		return nil, classify(err, "listing records")
+	}
+	defer rows.Close()
+	var out []store.RecordRow
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, classify(err, "listing records")
+		}
+		out = append(out, r)
+	}
+	return out, classify(rows.Err(), "listing records")
+}
+
+func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow, error) {
+	r, err := scanRecord(t.queryRow(ctx, `SELECT `+recordCols+` FROM records r
+		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		WHERE r.org_id = ? AND r.id = ?`, orgID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
+	}
+	return r, classify(err, "reading record")
+}
