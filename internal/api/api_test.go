@@ -161,6 +161,7 @@ type endpoint struct {
 	body         string        // a valid body, for routes that read one
 	wrongType    string        // a body with one wrongly typed field …
 	wrongField   string        // … named here
+	maxBody      int           // the route's body cap, if not the default 1 MiB
 }
 
 var endpoints = []endpoint{
@@ -176,6 +177,8 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/api-keys", scope: "admin"},
 	{method: "POST", path: "/v1/api-keys/{id}/revoke", scope: "admin", idKind: "key"},
 	{method: "GET", path: "/v1/audit", scope: "read"},
+	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
+	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }
 
 // TestBadInput sends every protected endpoint every kind of bad request and
@@ -184,7 +187,7 @@ var endpoints = []endpoint{
 func TestBadInput(t *testing.T) {
 	f := newFixture(t)
 	before := f.snapshot()
-	weaker := map[probity.Scope]string{"admin": f.read, "read": f.ingest}
+	weaker := map[probity.Scope]string{"admin": f.read, "read": f.ingest, "ingest": f.read}
 	for _, e := range endpoints {
 		own, foreign := f.agentID, f.otherAgent
 		if e.idKind == "key" {
@@ -227,7 +230,7 @@ func TestBadInput(t *testing.T) {
 				tc{name: "trailing data", path: path, key: f.admin, body: e.body + `{}`, status: 400, code: "invalid_argument"},
 				tc{name: "unknown field", path: path, key: f.admin, body: `{"surprise":1,` + e.body[1:], status: 400, code: "invalid_argument", field: "surprise"},
 				tc{name: "wrong type", path: path, key: f.admin, body: e.wrongType, status: 400, code: "invalid_argument", field: e.wrongField},
-				tc{name: "oversized body", path: path, key: f.admin, body: `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, status: 413, code: "too_large"},
+				tc{name: "oversized body", path: path, key: f.admin, body: `{"name":"` + strings.Repeat("x", max(2<<20, e.maxBody+1)) + `"}`, status: 413, code: "too_large"},
 				tc{name: "wrong content type", path: path, key: f.admin, body: e.body, hdr: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported_media_type"},
 			)
 		}

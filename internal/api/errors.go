@@ -22,9 +22,10 @@ var (
 
 // apiError carries what the client is told: a code, a message, a field.
 type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Field   string       `json:"field,omitempty"`
+	Details []eventError `json:"details,omitempty"` // every invalid event of a batch
 }
 
 // rateLimited is returned when a key has used its budget.
@@ -51,13 +52,16 @@ func status(err error) (int, apiError) {
 	var rl *rateLimited
 	var mbe *http.MaxBytesError
 	var se *statusErr
+	var be *batchError
 	msg := err.Error()
 	if errors.As(err, &se) {
 		msg = se.msg
 	}
 	switch {
+	case errors.As(err, &be):
+		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: be.Error(), Details: be.errs}
 	case errors.As(err, &fe):
-		return http.StatusBadRequest, apiError{"invalid_argument", fe.Message, fe.Field}
+		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Message, Field: fe.Field}
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, apiError{Code: "too_large", Message: msg}
 	case errors.As(err, &rl):

@@ -6,8 +6,9 @@ import "github.com/probity-dev/probity"
 // document exactly these (TestOpenAPIMatchesRoutes).
 func (s *Server) routeTable() []route {
 	const (
-		admin = probity.ScopeAdmin
-		read  = probity.ScopeRead
+		admin  = probity.ScopeAdmin
+		read   = probity.ScopeRead
+		ingest = probity.ScopeIngest
 	)
 	return []route{
 		{pattern: "GET /healthz", h: s.healthz},
@@ -23,6 +24,9 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /v1/agents/{id}/reactivate", scope: admin, h: s.reactivateAgent},
 		{pattern: "GET /v1/agents/{id}/models", scope: read, h: s.modelHistory},
 		{pattern: "GET /v1/inventory", scope: read, h: s.inventory},
+		{pattern: "GET /v1/agents/{id}/records", scope: read, h: s.listRecords},
+
+		{pattern: "POST /v1/events", scope: ingest, maxBody: maxBatchBytes, h: s.postEvents},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},

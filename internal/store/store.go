@@ -78,6 +78,9 @@ type Tx interface {
 	SetLedgerKey(ctx context.Context, orgID string, k LedgerKey) error
 	// LedgerKey returns it; ErrNotFound when the org has none yet.
 	LedgerKey(ctx context.Context, orgID string) (LedgerKey, error)
+	// LockLedger takes the org's ledger lock until the transaction ends, for
+	// work that must read and then append without another writer between.
+	LockLedger(ctx context.Context, orgID string) error
 	// ReserveLedger grows the org's ledger by n leaves and returns the old
 	// size, the index of the first new leaf. It locks the org's ledger until
 	// the transaction ends, so appends never interleave, on any replica.

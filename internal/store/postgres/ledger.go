@@ -41,6 +41,13 @@ func (t *txn) LedgerKey(ctx context.Context, orgID string) (store.LedgerKey, err
 	return k, classify(err, "reading ledger key of org "+orgID)
 }
 
+// LockLedger locks the org row, the same lock ReserveLedger takes.
+func (t *txn) LockLedger(ctx context.Context, orgID string) error {
+	var one int
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, orgID).Scan(&one)
+	return classify(err, "locking ledger of org "+orgID)
+}
+
 // ReserveLedger's UPDATE takes the org row's lock until the transaction
 // ends: appends to one org's ledger are serialized across every replica.
 func (t *txn) ReserveLedger(ctx context.Context, orgID string, n int) (int64, error) {

@@ -41,6 +41,10 @@ func (t *txn) LedgerKey(ctx context.Context, orgID string) (store.LedgerKey, err
 	return k, classify(err, "reading ledger key of org "+orgID)
 }
 
+// LockLedger has nothing to do: the one write connection already serializes
+// every write transaction.
+func (t *txn) LockLedger(ctx context.Context, orgID string) error { return nil }
+
 // ReserveLedger needs no lock of its own: the write connection is the only
 // writer, and the UPDATE happens inside its transaction.
 func (t *txn) ReserveLedger(ctx context.Context, orgID string, n int) (int64, error) {

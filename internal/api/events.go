@@ -1,0 +1,289 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/record"
+	"github.com/probity-dev/probity/internal/store"
+)
+
+// Limits of one ingest batch.
+const (
+	maxBatchEvents = 10000
+	maxBatchBytes  = 10 << 20
+)
+
+// eventError is one invalid event of a batch.
+type eventError struct {
+	Index   int    `json:"index"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// batchError rejects a whole batch, listing every invalid event.
+type batchError struct {
+	total int
+	errs  []eventError
+}
+
+func (e *batchError) Error() string {
+	bad := map[int]bool{}
+	for _, ee := range e.errs {
+		bad[ee.Index] = true
+	}
+	return fmt.Sprintf("%d of %d events are invalid; nothing was stored", len(bad), e.total)
+}
+
+func (e *batchError) Unwrap() error { return probity.ErrInvalid }
+
+type ingestResult struct {
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Violations []any `json:"violations"`
+}
+
+// postEvents stores a batch of records, all or nothing, each with its ledger
+// leaf, and answers only after the transaction has committed.
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := checkJSONType(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return clientError(errTooLarge, "a batch is at most %d bytes; send smaller batches", mbe.Limit)
+		}
+		return probity.Invalid("", "reading body: %v", err)
+	}
+	var in struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := unmarshalStrict(body, &in); err != nil {
+		return err
+	}
+	if len(in.Events) == 0 {
+		return probity.Invalid("events", "is required: a non-empty array of records")
+	}
+	if len(in.Events) > maxBatchEvents {
+		return clientError(errTooLarge, "a batch is at most %d events, got %d; send smaller batches", maxBatchEvents, len(in.Events))
+	}
+	recs, berr := decodeEvents(in.Events, s.now())
+	res, err := s.ingest(r.Context(), c.org, recs, berr)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// decodeEvents decodes and validates every event, collecting all problems.
+func decodeEvents(raw []json.RawMessage, now time.Time) ([]record.Record, *batchError) {
+	recs := make([]record.Record, len(raw))
+	be := &batchError{total: len(raw)}
+	for i, ev := range raw {
+		if err := unmarshalStrict(ev, &recs[i]); err != nil {
+			var fe *probity.FieldError
+			if errors.As(err, &fe) {
+				be.errs = append(be.errs, eventError{i, fe.Field, fe.Message})
+			} else {
+				be.errs = append(be.errs, eventError{Index: i, Message: err.Error()})
+			}
+			continue
+		}
+		for _, fe := range recs[i].Validate(now) {
+			be.errs = append(be.errs, eventError{i, fe.Field, fe.Message})
+		}
+	}
+	if len(be.errs) == 0 {
+		return recs, nil
+	}
+	return recs, be
+}
+
+// ingest stores recs for org in one transaction: unknown agents make the
+// batch invalid, known ids are duplicates, the rest become ledger leaves and
+// record rows. berr carries decoding problems found before.
+func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, berr *batchError) (ingestResult, error) {
+	if berr == nil {
+		berr = &batchError{total: len(recs)}
+	}
+	res := ingestResult{Violations: []any{}}
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.LockLedger(ctx, org); err != nil {
+			return err
+		}
+		known := map[string]bool{}
+		for i := range recs {
+			id := recs[i].AgentID
+			if id == "" || !probity.ValidID(id) {
+				continue // already reported
+			}
+			ok, seen := known[id]
+			if !seen {
+				_, err := tx.GetAgent(ctx, org, id)
+				if err != nil && !errors.Is(err, probity.ErrNotFound) {
+					return err
+				}
+				ok = err == nil
+				known[id] = ok
+			}
+			if !ok {
+				berr.errs = append(berr.errs, eventError{i, "agentId", fmt.Sprintf("unknown agent %q: register it first (POST /v1/agents)", id)})
+			}
+		}
+		if len(berr.errs) > 0 {
+			slices.SortStableFunc(berr.errs, func(a, b eventError) int { return a.Index - b.Index })
+			return berr
+		}
+		ids := make([]string, 0, len(recs))
+		for i := range recs {
+			ids = append(ids, recs[i].ID)
+		}
+		existing, err := tx.RecordIDs(ctx, org, ids)
+		if err != nil {
+			return err
+		}
+		entries := make([][]byte, 0, len(recs))
+		rows := make([]store.RecordRow, 0, len(recs))
+		seen := make(map[string]bool, len(recs))
+		for i := range recs {
+			rec := &recs[i]
+			if existing[rec.ID] || seen[rec.ID] {
+				res.Duplicates++
+				continue
+			}
+			seen[rec.ID] = true
+			leaf, err := RecordLeaf(rec)
+			if err != nil {
+				return probity.Invalid(fmt.Sprintf("events[%d]", i), "%v", err)
+			}
+			entries = append(entries, leaf)
+			rows = append(rows, store.RecordRow{ID: rec.ID, AgentID: rec.AgentID, SessionID: rec.SessionID,
+				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond)})
+		}
+		first, err := store.AppendLedger(ctx, tx, org, entries)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			rows[i].LedgerIndex = first + int64(i)
+		}
+		if len(rows) > 0 {
+			if err := tx.InsertRecords(ctx, org, rows); err != nil {
+				return err
+			}
+		}
+		res.Accepted = len(rows)
+		return nil
+	})
+	if err != nil {
+		return ingestResult{}, err
+	}
+	return res, nil
+}
+
+// RecordLeaf is the ledger entry of a record: {"kind":"record","record":…}
+// around the record's canonical bytes.
+func RecordLeaf(rec *record.Record) ([]byte, error) {
+	canon, err := rec.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	leaf := make([]byte, 0, len(canon)+30)
+	leaf = append(leaf, `{"kind":"record","record":`...)
+	leaf = append(leaf, canon...)
+	return append(leaf, '}'), nil
+}
+
+// storedRecord is a record as the API shows it: its fields and its leaf.
+type storedRecord struct {
+	record.Record
+	LedgerIndex int64 `json:"ledgerIndex"`
+}
+
+// recordOf decodes a record's leaf.
+func recordOf(row store.RecordRow) (storedRecord, error) {
+	var leaf struct {
+		Record record.Record `json:"record"`
+	}
+	if err := json.Unmarshal(row.Entry, &leaf); err != nil {
+		return storedRecord{}, fmt.Errorf("decoding ledger entry %d: %w", row.LedgerIndex, err)
+	}
+	return storedRecord{leaf.Record, row.LedgerIndex}, nil
+}
+
+// listRecords pages an agent's records in time order, filtered by a time
+// range (from inclusive, to exclusive, RFC 3339), session and type.
+func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.RecordFilter{AgentID: id, SessionID: q.Get("session"), Type: q.Get("type")}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return probity.Invalid(p.name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+		}
+	}
+	if f.Type != "" && !slices.Contains(record.Types, f.Type) {
+		return probity.Invalid("type", "must be one of %v", record.Types)
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	if p.After != "" {
+		ts, idx, ok := strings.Cut(p.After, "/")
+		us, err1 := strconv.ParseInt(ts, 10, 64)
+		n, err2 := strconv.ParseInt(idx, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return probity.Invalid("cursor", "not a cursor this list returned")
+		}
+		f.AfterTime, f.AfterIndex = time.UnixMicro(us).UTC(), n
+	}
+	f.Limit = p.Limit + 1
+	var rows []store.RecordRow
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		if _, err := tx.GetAgent(r.Context(), c.org, id); err != nil {
+			return err
+		}
+		rows, err = tx.ListRecords(r.Context(), c.org, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out := list[storedRecord]{Items: []storedRecord{}}
+	for i, row := range rows {
+		if i == p.Limit {
+			last := rows[i-1]
+			out.NextCursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d/%d", last.Time.UnixMicro(), last.LedgerIndex))
+			break
+		}
+		rec, err := recordOf(row)
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, rec)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

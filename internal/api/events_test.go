@@ -1,0 +1,183 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func event(id, agent, typ string, at time.Time, extra string) string {
+	e := fmt.Sprintf(`{"id":%q,"agentId":%q,"sessionId":"s1","time":%q,"type":%q`, id, agent, at.Format(time.RFC3339Nano), typ)
+	if extra != "" {
+		e += "," + extra
+	}
+	return e + "}"
+}
+
+func batch(events ...string) string { return `{"events":[` + strings.Join(events, ",") + `]}` }
+
+func TestEventsIngest(t *testing.T) {
+	f := newFixture(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	body := batch(
+		event("e1", f.agentID, "user_input", at, `"content":"refund order 42"`),
+		event("e2", f.agentID, "tool_call", at.Add(time.Second), `"tool":{"name":"refund","arguments":{"order":42}}`),
+		event("e3", f.agentID, "tool_result", at.Add(2*time.Second), `"tool":{"name":"refund","result":"ok"},"latencyMs":12.5,"outcome":"success"`),
+		event("e2", f.agentID, "tool_call", at.Add(time.Second), `"tool":{"name":"refund","arguments":{"order":42}}`), // same id in the batch
+	)
+	got := f.must(200, "POST", "/v1/events", f.ingest, body)
+	if got["accepted"] != 3.0 || got["duplicates"] != 1.0 {
+		t.Fatalf("first batch: got %v, want 3 accepted, 1 duplicate", got)
+	}
+	if v, ok := got["violations"].([]any); !ok || len(v) != 0 {
+		t.Errorf("violations: got %v, want []", got["violations"])
+	}
+	// A retry of the same batch stores nothing twice.
+	got = f.must(200, "POST", "/v1/events", f.ingest, body)
+	if got["accepted"] != 0.0 || got["duplicates"] != 4.0 {
+		t.Fatalf("retried batch: got %v, want 0 accepted, 4 duplicates", got)
+	}
+
+	recs := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records", f.read, nil)["items"].([]any)
+	if len(recs) != 3 {
+		t.Fatalf("records: got %d, want 3", len(recs))
+	}
+	var idx []float64
+	for _, r := range recs {
+		idx = append(idx, r.(map[string]any)["ledgerIndex"].(float64))
+	}
+	if idx[1] != idx[0]+1 || idx[2] != idx[1]+1 {
+		t.Errorf("ledger indexes: got %v, want consecutive", idx)
+	}
+	r1 := recs[1].(map[string]any)
+	if args, _ := json.Marshal(r1["tool"].(map[string]any)["arguments"]); string(args) != `{"order":42}` {
+		t.Errorf("tool arguments: got %s", args)
+	}
+	if recs[2].(map[string]any)["latencyMs"] != 12.5 {
+		t.Errorf("latency: got %v", recs[2].(map[string]any)["latencyMs"])
+	}
+
+	// Filters: type, session, time window, and paging.
+	q := func(params string) []any {
+		return f.must(200, "GET", "/v1/agents/"+f.agentID+"/records?"+params, f.read, nil)["items"].([]any)
+	}
+	if n := len(q("type=tool_call")); n != 1 {
+		t.Errorf("type filter: got %d, want 1", n)
+	}
+	if n := len(q("session=other")); n != 0 {
+		t.Errorf("session filter: got %d, want 0", n)
+	}
+	if n := len(q("from=" + url.QueryEscape(at.Add(time.Second).Format(time.RFC3339)) + "&to=" + url.QueryEscape(at.Add(2*time.Second).Format(time.RFC3339)))); n != 1 {
+		t.Errorf("time window: got %d, want 1", n)
+	}
+	first := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records?limit=2", f.read, nil)
+	cur, _ := first["nextCursor"].(string)
+	if len(first["items"].([]any)) != 2 || cur == "" {
+		t.Fatalf("first page: got %v", first)
+	}
+	rest := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records?limit=2&cursor="+cur, f.read, nil)
+	if items := rest["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != "e3" || rest["nextCursor"] != nil {
+		t.Errorf("second page: got %v", rest)
+	}
+	for _, bad := range []struct{ params, field string }{
+		{"type=nap", "type"}, {"from=yesterday", "from"}, {"cursor=bm9wZQ", "cursor"},
+	} {
+		r := f.do("GET", "/v1/agents/"+f.agentID+"/records?"+bad.params, f.read, nil)
+		if _, field := r.errorOf(t); r.status != 400 || field != bad.field {
+			t.Errorf("%s: got %d field %q, want 400 %q", bad.params, r.status, field, bad.field)
+		}
+	}
+}
+
+// TestEventsAllOrNothing sends batches with invalid events: the answer lists
+// every one of them and nothing is stored.
+func TestEventsAllOrNothing(t *testing.T) {
+	f := newFixture(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	good := event("ok-1", f.agentID, "user_input", at, `"content":"hi"`)
+	for _, tc := range []struct {
+		name   string
+		bad    string
+		fields []string
+	}{
+		{"unknown agent", event("x", "ghost", "user_input", at, ""), []string{"agentId"}},
+		{"another org's agent", event("x", f.otherAgent, "user_input", at, ""), []string{"agentId"}},
+		{"no id", event("", f.agentID, "user_input", at, ""), []string{"id"}},
+		{"bad type", event("x", f.agentID, "nap", at, ""), []string{"type"}},
+		{"tool call without tool", event("x", f.agentID, "tool_call", at, ""), []string{"tool.name"}},
+		{"time out of range", event("x", f.agentID, "user_input", time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), ""), []string{"time"}},
+		{"time in the future", event("x", f.agentID, "user_input", time.Now().Add(72*time.Hour), ""), []string{"time"}},
+		{"unknown field", event("x", f.agentID, "user_input", at, `"colour":"red"`), []string{"colour"}},
+		{"wrong type", event("x", f.agentID, "user_input", at, `"latencyMs":"fast"`), []string{"latencyMs"}},
+		{"bad outcome", event("x", f.agentID, "user_input", at, `"outcome":"meh"`), []string{"outcome"}},
+		{"oversized content", event("x", f.agentID, "user_input", at, `"content":"`+strings.Repeat("a", 300<<10)+`"`), []string{"content"}},
+		{"two problems", event("", "ghost", "nap", at, ""), []string{"id", "agentId", "type"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := client{t, f.env.URL}
+			r := cl.do("POST", "/v1/events", f.ingest, batch(good, tc.bad))
+			if r.status != 400 {
+				t.Fatalf("got %d, want 400: %s", r.status, r.body)
+			}
+			var e struct {
+				Error struct {
+					Details []struct {
+						Index int
+						Field string
+					}
+				}
+			}
+			json.Unmarshal(r.body, &e)
+			var got []string
+			for _, d := range e.Error.Details {
+				if d.Index != 1 {
+					t.Errorf("detail for event %d, want only event 1", d.Index)
+				}
+				got = append(got, d.Field)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.fields, ",") && !sameSet(got, tc.fields) {
+				t.Errorf("fields: got %v, want %v", got, tc.fields)
+			}
+		})
+	}
+	if recs := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records", f.read, nil)["items"].([]any); len(recs) != 0 {
+		t.Errorf("records after rejected batches: got %d, want 0", len(recs))
+	}
+
+	big := make([]string, 10001)
+	for i := range big {
+		big[i] = `{}`
+	}
+	if r := f.do("POST", "/v1/events", f.ingest, `{"events":[`+strings.Join(big, ",")+`]}`); r.status != 413 {
+		t.Errorf("10,001 events: got %d, want 413", r.status)
+	}
+	if r := f.do("POST", "/v1/events", f.ingest, `{"events":[]}`); r.status != 400 {
+		t.Errorf("empty batch: got %d, want 400", r.status)
+	}
+	huge := `{"events":[` + event("h", f.agentID, "user_input", at, `"content":"`+strings.Repeat("a", 11<<20)+`"`) + `]}`
+	if r := f.do("POST", "/v1/events", f.ingest, huge); r.status != 413 {
+		t.Errorf("11 MiB batch: got %d, want 413", r.status)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]int{}
+	for _, x := range a {
+		m[x]++
+	}
+	for _, x := range b {
+		m[x]--
+	}
+	for _, v := range m {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
