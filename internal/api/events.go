@@ -67,24 +67,60 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		return probity.Invalid("", "reading body: %v", err)
 	}
-	var in struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	if err := unmarshalStrict(body, &in); err != nil {
+	recs, berr, err := decodeBatch(body, s.now())
+	if err != nil {
 		return err
 	}
-	if len(in.Events) == 0 {
-		return probity.Invalid("events", "is required: a non-empty array of records")
-	}
-	if len(in.Events) > maxBatchEvents {
-		return clientError(errTooLarge, "a batch is at most %d events, got %d; send smaller batches", maxBatchEvents, len(in.Events))
-	}
-	recs, berr := decodeEvents(in.Events, s.now())
 	res, err := s.ingest(r.Context(), c.org, recs, berr)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// decodeBatch decodes {"events":[…]}. The fast path decodes the batch in
+// one pass; only when that fails does it decode event by event, to name
+// every invalid one.
+func decodeBatch(body []byte, now time.Time) ([]record.Record, *batchError, error) {
+	var fast struct {
+		Events []record.Record `json:"events"`
+	}
+	if err := unmarshalStrict(body, &fast); err == nil {
+		if err := checkBatchSize(len(fast.Events)); err != nil {
+			return nil, nil, err
+		}
+		be := &batchError{total: len(fast.Events)}
+		for i := range fast.Events {
+			for _, fe := range fast.Events[i].Validate(now) {
+				be.errs = append(be.errs, eventError{i, fe.Field, fe.Message})
+			}
+		}
+		if len(be.errs) == 0 {
+			be = nil
+		}
+		return fast.Events, be, nil
+	}
+	var in struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := unmarshalStrict(body, &in); err != nil {
+		return nil, nil, err
+	}
+	if err := checkBatchSize(len(in.Events)); err != nil {
+		return nil, nil, err
+	}
+	recs, be := decodeEvents(in.Events, now)
+	return recs, be, nil
+}
+
+func checkBatchSize(n int) error {
+	if n == 0 {
+		return probity.Invalid("events", "is required: a non-empty array of records")
+	}
+	if n > maxBatchEvents {
+		return clientError(errTooLarge, "a batch is at most %d events, got %d; send smaller batches", maxBatchEvents, n)
+	}
 	return nil
 }
 
@@ -118,6 +154,19 @@ func decodeEvents(raw []json.RawMessage, now time.Time) ([]record.Record, *batch
 func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, berr *batchError) (ingestResult, error) {
 	if berr == nil {
 		berr = &batchError{total: len(recs)}
+	}
+	// Leaves are made before the write transaction, so that encoding one
+	// batch overlaps committing another.
+	var leaves [][]byte
+	if len(berr.errs) == 0 {
+		leaves = make([][]byte, len(recs))
+		for i := range recs {
+			leaf, err := RecordLeaf(&recs[i])
+			if err != nil {
+				return ingestResult{}, probity.Invalid(fmt.Sprintf("events[%d]", i), "%v", err)
+			}
+			leaves[i] = leaf
+		}
 	}
 	res := ingestResult{Violations: []any{}}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
@@ -165,11 +214,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 				continue
 			}
 			seen[rec.ID] = true
-			leaf, err := RecordLeaf(rec)
-			if err != nil {
-				return probity.Invalid(fmt.Sprintf("events[%d]", i), "%v", err)
-			}
-			entries = append(entries, leaf)
+			entries = append(entries, leaves[i])
 			rows = append(rows, store.RecordRow{ID: rec.ID, AgentID: rec.AgentID, SessionID: rec.SessionID,
 				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond)})
 		}

@@ -1,0 +1,153 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/probity-dev/probity/internal/app"
+	"github.com/probity-dev/probity/internal/apptest"
+	"github.com/probity-dev/probity/internal/store/postgres/pgtest"
+)
+
+const ingestBatch = 1000
+
+// toolCall is a realistic tool-call record of about 450 bytes.
+func toolCall(n int64, at time.Time) string {
+	return fmt.Sprintf(`{"id":"evt-%012d-7f3a9c","agentId":"support-bot","sessionId":"sess-%06d","time":%q,"type":"tool_call",`+
+		`"tool":{"name":"send_email","arguments":{"to":"customer-%d@example.com","subject":"Your refund for order %d",`+
+		`"body":"Hello, your refund of 42.00 EUR has been issued and should arrive within five business days."}},`+
+		`"latencyMs":182.5,"outcome":"success","model":{"version":"2026-01-15"},"attributes":{"region":"eu-west-1"}}`,
+		n, n/20, at.Add(time.Duration(n)*time.Millisecond).Format(time.RFC3339Nano), n%5000, n)
+}
+
+// BenchmarkIngest measures sustained ingest through HTTP: batches of 1,000
+// tool-call records, ledger on, two clients so that parsing one batch
+// overlaps committing the other. "raw" is the anchor: the same rows inserted
+// into SQLite in 1,000-row transactions with a unique id, without Probity.
+//
+//	go test ./internal/app -run '^$' -bench Ingest -benchtime 20x -count 3
+func BenchmarkIngest(b *testing.B) {
+	b.Run("raw-sqlite", benchRawInsert)
+	b.Run("sqlite", func(b *testing.B) { benchIngest(b) })
+	b.Run("postgres", func(b *testing.B) { benchIngest(b, apptest.WithPostgres(pgtest.TempDSN(b))) })
+}
+
+func benchIngest(b *testing.B, opts ...apptest.Option) {
+	opts = append(opts, func(c *app.Config) { c.LogLevel = "error" })
+	env := apptest.Start(b, opts...)
+	if code, body := sendB(b, env.URL+"/v1/agents", env.AdminKey, `{"id":"support-bot"}`); code != 201 {
+		b.Fatalf("creating agent: %d %s", code, body)
+	}
+	at := time.Now().Add(-time.Hour)
+	var next atomic.Int64
+	makeBatch := func() []byte {
+		start := next.Add(ingestBatch) - ingestBatch
+		var buf bytes.Buffer
+		buf.WriteString(`{"events":[`)
+		for i := range int64(ingestBatch) {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteString(toolCall(start+i, at))
+		}
+		buf.WriteString(`]}`)
+		return buf.Bytes()
+	}
+	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.SetParallelism(1)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := makeBatch()
+			req, _ := http.NewRequest("POST", env.URL+"/v1/events", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := cl.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(out), `"accepted":1000`) {
+				b.Errorf("ingest: %d %s", resp.StatusCode, out)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(next.Load())/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+}
+
+func benchRawInsert(b *testing.B) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "raw.db")+
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE records (id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour)
+	var n int64
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		rows := make([]string, ingestBatch)
+		for i := range rows {
+			rows[i] = toolCall(n+int64(i), at)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stmt, err := tx.Prepare(`INSERT INTO records (id, body) VALUES (?, ?)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, r := range rows {
+			if _, err := stmt.Exec(fmt.Sprintf("evt-%012d-7f3a9c", n+int64(i)), r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		stmt.Close()
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		n += ingestBatch
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+}
+
+// peakRSSMiB reads the process's peak resident set size (VmHWM) on Linux;
+// the server and the load generator share the process here.
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
