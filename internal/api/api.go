@@ -65,6 +65,7 @@ type Server struct {
 	now     func() time.Time
 	routes  []route
 	mux     *http.ServeMux
+	signers signers
 }
 
 // Options are a Server's dependencies.

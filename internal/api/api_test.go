@@ -178,6 +178,11 @@ var endpoints = []endpoint{
 	{method: "POST", path: "/v1/api-keys/{id}/revoke", scope: "admin", idKind: "key"},
 	{method: "GET", path: "/v1/audit", scope: "read"},
 	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
+	{method: "GET", path: "/v1/ledger/checkpoint", scope: "read"},
+	{method: "GET", path: "/v1/ledger/entries/{index}", scope: "read"},
+	{method: "GET", path: "/v1/ledger/proof", scope: "read"},
+	{method: "GET", path: "/v1/ledger/consistency", scope: "read"},
+	{method: "GET", path: "/v1/keys", scope: "read"},
 	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }
 
@@ -193,7 +198,7 @@ func TestBadInput(t *testing.T) {
 		if e.idKind == "key" {
 			own, foreign = f.readKeyID, f.otherKeyID
 		}
-		path := strings.Replace(e.path, "{id}", own, 1)
+		path := strings.NewReplacer("{id}", own, "{index}", "0").Replace(e.path)
 		type tc struct {
 			name        string
 			path, key   string
@@ -215,7 +220,7 @@ func TestBadInput(t *testing.T) {
 				tc{name: "overlong id", path: strings.Replace(e.path, "{id}", strings.Repeat("a", 65), 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
 			)
 		}
-		if e.method == "GET" && e.idKind == "" {
+		if e.method == "GET" && e.idKind == "" && !strings.HasPrefix(e.path, "/v1/ledger") && e.path != "/v1/keys" {
 			cases = append(cases,
 				tc{name: "bad limit", path: path + "?limit=0", key: f.admin, status: 400, code: "invalid_argument", field: "limit"},
 				tc{name: "huge limit", path: path + "?limit=5000", key: f.admin, status: 400, code: "invalid_argument", field: "limit"},

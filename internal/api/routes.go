@@ -33,5 +33,11 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /v1/api-keys/{id}/revoke", scope: admin, h: s.revokeKey},
 
 		{pattern: "GET /v1/audit", scope: read, h: s.listAudit},
+
+		{pattern: "GET /v1/ledger/checkpoint", scope: read, h: s.getCheckpoint},
+		{pattern: "GET /v1/ledger/entries/{index}", scope: read, h: s.getEntry},
+		{pattern: "GET /v1/ledger/proof", scope: read, h: s.getProof},
+		{pattern: "GET /v1/ledger/consistency", scope: read, h: s.getConsistency},
+		{pattern: "GET /v1/keys", scope: read, h: s.getKeys},
 	}
 }

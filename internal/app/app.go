@@ -143,6 +143,8 @@ type Server struct {
 	ln    net.Listener
 	lock  *os.File
 	done  chan error
+
+	stopSigner func() // stops the background checkpoint signer and waits
 }
 
 // Start opens the store, bootstraps an empty one (printing the first admin
@@ -183,6 +185,9 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	if err := bootstrap(ctx, s.store, cfg.DataDir, out); err != nil {
 		return nil, err
 	}
+	if err := ensureLedgerKeys(ctx, s.store); err != nil {
+		return nil, err
+	}
 	apiServer, err := api.New(api.Options{Store: s.store, Logger: log, Registry: reg, Config: cfg.API})
 	if err != nil {
 		return nil, err
@@ -215,6 +220,7 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		backend = "postgres " + redact(cfg.DB)
 	}
 	log.Info("probity serving", "url", scheme+"://"+s.ln.Addr().String(), "store", backend)
+	s.stopSigner = s.signCheckpoints(apiServer)
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {
@@ -244,6 +250,9 @@ func (s *Server) Done() <-chan error { return s.done }
 // context's deadline), then closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	if s.stopSigner != nil {
+		s.stopSigner()
+	}
 	if err != nil {
 		s.log.Warn("shutdown: in-flight requests cut short", "err", err)
 		s.http.Close()
@@ -285,4 +294,27 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) er
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// signCheckpoints signs a checkpoint of every grown ledger about once a
+// second, until the returned function is called.
+func (s *Server) signCheckpoints(a *api.Server) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.SignCheckpoints(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("signing checkpoints", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

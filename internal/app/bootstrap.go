@@ -34,6 +34,9 @@ func bootstrap(ctx context.Context, s store.Store, dataDir string, out io.Writer
 		if err := tx.CreateOrg(ctx, probity.Org{ID: DefaultOrg, CreatedAt: now}); err != nil {
 			return err
 		}
+		if err := ensureLedgerKey(ctx, tx, DefaultOrg); err != nil {
+			return err
+		}
 		key, k, err := probity.NewKey(DefaultOrg, "bootstrap admin", []probity.Scope{probity.ScopeAdmin}, "bootstrap", now)
 		if err != nil {
 			return err

@@ -23,6 +23,9 @@ func CreateOrg(ctx context.Context, s store.Store, id string) (string, error) {
 		if err := tx.CreateOrg(ctx, probity.Org{ID: id, CreatedAt: now}); err != nil {
 			return err
 		}
+		if err := ensureLedgerKey(ctx, tx, id); err != nil {
+			return err
+		}
 		key, k, err := probity.NewKey(id, "first admin", []probity.Scope{probity.ScopeAdmin}, cliActor, now)
 		if err != nil {
 			return err

@@ -74,7 +74,8 @@ type Tx interface {
 	// LinkAudit records the ledger leaf of audit entry seq.
 	LinkAudit(ctx context.Context, orgID string, seq, ledgerIndex int64) error
 
-	// SetLedgerKey stores the org's checkpoint signing key.
+	// SetLedgerKey stores the org's checkpoint signing key, unless it has one
+	// already: the first key set is kept for the life of the ledger.
 	SetLedgerKey(ctx context.Context, orgID string, k LedgerKey) error
 	// LedgerKey returns it; ErrNotFound when the org has none yet.
 	LedgerKey(ctx context.Context, orgID string) (LedgerKey, error)

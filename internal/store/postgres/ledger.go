@@ -20,13 +20,14 @@ func (t *txn) LinkAudit(ctx context.Context, orgID string, seq, idx int64) error
 }
 
 func (t *txn) SetLedgerKey(ctx context.Context, orgID string, k store.LedgerKey) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE orgs SET ledger_origin = $1, ledger_signer = $2, ledger_verifier = $3 WHERE id = $4`,
+	tag, err := t.tx.Exec(ctx, `UPDATE orgs SET ledger_origin = $1, ledger_signer = $2, ledger_verifier = $3 WHERE id = $4 AND ledger_origin = ''`,
 		k.Origin, k.Signer, k.Verifier, orgID)
 	if err != nil {
 		return classify(err, "storing ledger key")
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("storing ledger key of org %s: %w", orgID, probity.ErrNotFound)
+		_, err := t.GetOrg(ctx, orgID) // missing org, or a key already set: keep it
+		return err
 	}
 	return nil
 }

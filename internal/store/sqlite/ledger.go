@@ -20,13 +20,14 @@ func (t *txn) LinkAudit(ctx context.Context, orgID string, seq, idx int64) error
 }
 
 func (t *txn) SetLedgerKey(ctx context.Context, orgID string, k store.LedgerKey) error {
-	res, err := t.exec(ctx, `UPDATE orgs SET ledger_origin = ?, ledger_signer = ?, ledger_verifier = ? WHERE id = ?`,
+	res, err := t.exec(ctx, `UPDATE orgs SET ledger_origin = ?, ledger_signer = ?, ledger_verifier = ? WHERE id = ? AND ledger_origin = ''`,
 		k.Origin, k.Signer, k.Verifier, orgID)
 	if err != nil {
 		return classify(err, "storing ledger key")
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("storing ledger key of org %s: %w", orgID, probity.ErrNotFound)
+		_, err := t.GetOrg(ctx, orgID) // missing org, or a key already set: keep it
+		return err
 	}
 	return nil
 }

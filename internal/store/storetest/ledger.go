@@ -180,6 +180,12 @@ func testLedgerKey(t *testing.T, s store.Store) {
 	wantErr(t, err, probity.ErrNotFound, "ledger key of a new org")
 	k := store.LedgerKey{Origin: "probity/o1/abc", Signer: "PRIVATE+KEY+x", Verifier: "x+1+y"}
 	update(t, s, func(tx store.Tx) error { return tx.SetLedgerKey(ctx, "o1", k) })
+	// A second key never replaces the first: checkpoints stay verifiable.
+	update(t, s, func(tx store.Tx) error {
+		return tx.SetLedgerKey(ctx, "o1", store.LedgerKey{Origin: "probity/o1/other", Signer: "s2", Verifier: "v2"})
+	})
+	err = s.Update(ctx, func(tx store.Tx) error { return tx.SetLedgerKey(ctx, "nope", k) })
+	wantErr(t, err, probity.ErrNotFound, "setting the key of an unknown org")
 	update(t, s, func(tx store.Tx) error {
 		if err := tx.SaveCheckpoint(ctx, "o1", 3, []byte("note 3")); err != nil {
 			return err
