@@ -20,7 +20,9 @@ func TestLedgerEndpoints(t *testing.T) {
 	if keys.Ledger.VerifierKey == "" {
 		t.Fatal("no verifier key in /v1/keys")
 	}
-	var otherKeys struct{ Ledger struct{ Origin, VerifierKey string } }
+	var otherKeys struct {
+		Ledger struct{ Origin, VerifierKey string }
+	}
 	json.Unmarshal(f.must200raw("GET", "/v1/keys", f.otherAdmin), &otherKeys)
 	if otherKeys.Ledger.Origin == keys.Ledger.Origin {
 		t.Errorf("two orgs share the origin %q", keys.Ledger.Origin)
