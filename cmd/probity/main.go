@@ -3,6 +3,8 @@
 //	probity serve                  run the server
 //	probity agent …                manage the agent inventory through the API
 //	probity inventory              agents by risk, verification and gap
+//	probity verify ledger|record|export   check the tamper-evident ledger as a witness
+//	probity ledger export          write the ledger with its checkpoint for an offline audit
 //	probity key …                  manage API keys offline (against --data or --db)
 //	probity org create NAME        create an org offline, with its first admin key
 //	probity version                print the version
@@ -47,6 +49,8 @@ func commands() []command {
 		{"inventory", "list agents by risk, verification and gap, through the API", runInventory},
 		{"key", "manage API keys offline (create, list, revoke)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},
+		{"verify", "verify the ledger as a witness, a record's inclusion, or an export offline", runVerify},
+		{"ledger", "export the ledger with its signed checkpoint, for audits with no server", runLedger},
 		{"version", "print the version", runVersion},
 	}
 }
