@@ -183,6 +183,7 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/ledger/proof", scope: "read"},
 	{method: "GET", path: "/v1/ledger/consistency", scope: "read"},
 	{method: "GET", path: "/v1/keys", scope: "read"},
+	{method: "POST", path: "/otlp/v1/traces", scope: "ingest"},
 	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }
 

@@ -27,6 +27,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/agents/{id}/records", scope: read, h: s.listRecords},
 
 		{pattern: "POST /v1/events", scope: ingest, maxBody: maxBatchBytes, h: s.postEvents},
+		{pattern: "POST /otlp/v1/traces", scope: ingest, maxBody: maxBatchBytes, h: s.postTraces},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},
