@@ -185,7 +185,7 @@ func TestTamperDeletedEntry(t *testing.T) {
 	// the CLI cannot know its index from the id alone…
 	fails(t, exitError, []string{"record r-5", "not_found", "probity ledger export"}, e.args("verify", "record", "--id", "r-5")...)
 	// …but the export walks every index the checkpoint signs and names the hole.
-	fails(t, exitError, []string{fmt.Sprintf("reading entry %d", idx), "has no checkpoint"},
+	fails(t, exitError, []string{fmt.Sprintf("entry %d is missing", idx), "ledger_damaged", "has no checkpoint"},
 		e.args("ledger", "export", "--out", filepath.Join(t.TempDir(), "x"))...)
 }
 

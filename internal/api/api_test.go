@@ -180,6 +180,7 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/ledger/checkpoint", scope: "read"},
 	{method: "GET", path: "/v1/ledger/entries/{index}", scope: "read"},
+	{method: "GET", path: "/v1/ledger/entries", scope: "read"},
 	{method: "GET", path: "/v1/ledger/proof", scope: "read"},
 	{method: "GET", path: "/v1/ledger/consistency", scope: "read"},
 	{method: "GET", path: "/v1/keys", scope: "read"},

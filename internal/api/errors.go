@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/store"
 )
 
 // Errors the HTTP layer itself raises, beside the domain sentinels.
@@ -80,6 +81,9 @@ func status(err error) (int, apiError) {
 		return http.StatusUnsupportedMediaType, apiError{Code: "unsupported_media_type", Message: msg}
 	case errors.Is(err, errUnprocessable):
 		return http.StatusUnprocessableEntity, apiError{Code: "unprocessable", Message: msg}
+	case errors.Is(err, store.ErrLedgerDamaged):
+		// A security fact the operator must see, not an internal detail.
+		return http.StatusInternalServerError, apiError{Code: "ledger_damaged", Message: msg}
 	case errors.Is(err, context.Canceled):
 		return 499, apiError{Code: "canceled", Message: "request canceled"}
 	}

@@ -142,11 +142,64 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request, c *call) error
 		return err
 	}
 	if len(entries) != 1 {
-		return fmt.Errorf("ledger entry %d is missing from the store", index)
+		return fmt.Errorf("%w: entry %d is missing", store.ErrLedgerDamaged, index)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(entries[0])
+	return nil
+}
+
+// maxEntryRange is how many entries one GET /v1/ledger/entries returns.
+const maxEntryRange = 1000
+
+// getEntries returns up to limit entries from index from, exact bytes, as
+// {"from":n,"entries":[…]}. The array is written by hand so that each entry
+// is its stored bytes verbatim (encoding/json would re-escape them).
+func (s *Server) getEntries(w http.ResponseWriter, r *http.Request, c *call) error {
+	from, ok, err := queryInt(r, "from")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return probity.Invalid("from", "is required")
+	}
+	limit, ok, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		limit = maxEntryRange
+	}
+	if limit < 1 || limit > maxEntryRange {
+		return probity.Invalid("limit", "must be a whole number from 1 to %d", maxEntryRange)
+	}
+	var entries [][]byte
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		size, err := tx.LedgerSize(r.Context(), c.org)
+		if err != nil {
+			return err
+		}
+		if from > size {
+			return probity.Invalid("from", "the ledger has only %d entries", size)
+		}
+		entries, err = tx.LedgerEntries(r.Context(), c.org, from, int(min(limit, size-from)))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out := fmt.Appendf(nil, `{"from":%d,"entries":[`, from)
+	for i, e := range entries {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	out = append(out, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(out)
 	return nil
 }
 

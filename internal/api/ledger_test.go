@@ -71,6 +71,21 @@ func TestLedgerEndpoints(t *testing.T) {
 	if json.Unmarshal(entry, &leaf); leaf.Kind != "record" || leaf.Record.ID != "l-7" {
 		t.Errorf("entry %d: got %s, want record l-7", proof.Index, entry)
 	}
+	// A range of entries holds each entry's exact bytes.
+	var rng struct {
+		From    int64
+		Entries []json.RawMessage
+	}
+	if err := json.Unmarshal(f.must200raw("GET", fmt.Sprintf("/v1/ledger/entries?from=%d&limit=3", proof.Index-1), f.read), &rng); err != nil {
+		t.Fatal(err)
+	}
+	if len(rng.Entries) != 3 || string(rng.Entries[1]) != string(entry) {
+		t.Errorf("range around %d: got %d entries, middle %s, want %s", proof.Index, len(rng.Entries), rng.Entries[1], entry)
+	}
+	json.Unmarshal(f.must200raw("GET", fmt.Sprintf("/v1/ledger/entries?from=%d", after.Size-2), f.read), &rng)
+	if len(rng.Entries) != 2 {
+		t.Errorf("range at the end: got %d entries, want 2", len(rng.Entries))
+	}
 	// A proof against an older tree size verifies against that checkpoint.
 	var old ledger.InclusionProof
 	json.Unmarshal(f.must200raw("GET", fmt.Sprintf("/v1/ledger/proof?index=0&size=%d", before.Size), f.read), &old)
@@ -97,6 +112,9 @@ func TestLedgerEndpoints(t *testing.T) {
 		{fmt.Sprintf("/v1/ledger/proof?index=%d&size=%d", after.Size, after.Size), 400, "index"},
 		{fmt.Sprintf("/v1/ledger/proof?index=0&size=%d", after.Size+1), 400, "size"},
 		{"/v1/ledger/consistency?from=5", 400, "to"},
+		{"/v1/ledger/entries", 400, "from"},
+		{"/v1/ledger/entries?from=0&limit=5000", 400, "limit"},
+		{fmt.Sprintf("/v1/ledger/entries?from=%d", after.Size+1), 400, "from"},
 		{"/v1/ledger/consistency?from=9&to=3", 400, "from"},
 		{fmt.Sprintf("/v1/ledger/consistency?from=1&to=%d", after.Size+5), 400, "to"},
 		{"/v1/ledger/consistency?from=x&to=3", 400, "from"},

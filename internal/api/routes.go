@@ -36,6 +36,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/audit", scope: read, h: s.listAudit},
 
 		{pattern: "GET /v1/ledger/checkpoint", scope: read, h: s.getCheckpoint},
+		{pattern: "GET /v1/ledger/entries", scope: read, h: s.getEntries},
 		{pattern: "GET /v1/ledger/entries/{index}", scope: read, h: s.getEntry},
 		{pattern: "GET /v1/ledger/proof", scope: read, h: s.getProof},
 		{pattern: "GET /v1/ledger/consistency", scope: read, h: s.getConsistency},

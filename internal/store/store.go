@@ -174,6 +174,10 @@ func ReadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return out, nil
 }
 
+// ErrLedgerDamaged means stored ledger rows are missing or malformed: the
+// database was changed behind the server's back.
+var ErrLedgerDamaged = errors.New("ledger damaged")
+
 // ErrNotMigrated is returned by Ping when the schema is older than the binary.
 var ErrNotMigrated = errors.New("database schema is not migrated")
 

@@ -99,7 +99,7 @@ func (t *txn) LedgerHashes(ctx context.Context, orgID string, indexes []int64) (
 			return nil, fmt.Errorf("reading ledger hash %d: %w", ix, probity.ErrNotFound)
 		}
 		if len(h) != tlog.HashSize {
-			return nil, fmt.Errorf("ledger hash %d has %d bytes, want %d", ix, len(h), tlog.HashSize)
+			return nil, fmt.Errorf("%w: stored hash %d has %d bytes, want %d", store.ErrLedgerDamaged, ix, len(h), tlog.HashSize)
 		}
 		copy(out[i][:], h)
 	}
@@ -120,7 +120,7 @@ func (t *txn) LedgerEntries(ctx context.Context, orgID string, from int64, n int
 			return nil, classify(err, "reading ledger entries")
 		}
 		if idx != from+int64(len(out)) {
-			return nil, fmt.Errorf("ledger entry %d is missing", from+int64(len(out)))
+			return nil, fmt.Errorf("%w: entry %d is missing", store.ErrLedgerDamaged, from+int64(len(out)))
 		}
 		out = append(out, data)
 	}
