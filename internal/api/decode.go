@@ -23,18 +23,33 @@ import (
 // unknown fields, wrong types and trailing data, and naming the field at
 // fault. The body is already capped by the route.
 func decodeJSON(r *http.Request, v any) error {
-	if err := checkJSONType(r); err != nil {
+	body, err := readJSON(r)
+	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(r.Body)
+	return unmarshalStrict(body, v)
+}
+
+// readJSON checks the content type and reads the whole (capped) body.
+func readJSON(r *http.Request) ([]byte, error) {
+	if err := checkJSONType(r); err != nil {
+		return nil, err
+	}
+	return readBody(r.Body)
+}
+
+// readBody reads a body capped by http.MaxBytesReader, turning the cap
+// into a 413.
+func readBody(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return clientError(errTooLarge, "request body is larger than %d bytes", mbe.Limit)
+			return nil, clientError(errTooLarge, "request body is larger than %d bytes; send less at a time", mbe.Limit)
 		}
-		return probity.Invalid("", "reading body: %v", err)
+		return nil, probity.Invalid("", "reading body: %v", err)
 	}
-	return unmarshalStrict(body, v)
+	return b, nil
 }
 
 func checkJSONType(r *http.Request) error {

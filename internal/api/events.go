@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -56,16 +55,9 @@ type ingestResult struct {
 // postEvents stores a batch of records, all or nothing, each with its ledger
 // leaf, and answers only after the transaction has committed.
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := checkJSONType(r); err != nil {
-		return err
-	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readJSON(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return clientError(errTooLarge, "a batch is at most %d bytes; send smaller batches", mbe.Limit)
-		}
-		return probity.Invalid("", "reading body: %v", err)
+		return err
 	}
 	recs, berr, err := decodeBatch(body, s.now())
 	if err != nil {

@@ -55,13 +55,9 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request, c *call, ct stri
 	default:
 		return clientError(errUnsupported, "Content-Encoding %q is not supported (use gzip or none)", enc)
 	}
-	raw, err := io.ReadAll(body)
+	raw, err := readBody(body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return clientError(errTooLarge, "an export is at most %d bytes; lower the exporter's batch size", mbe.Limit)
-		}
-		return probity.Invalid("", "reading body: %v", err)
+		return err
 	}
 	if len(raw) > maxOTLPDecompressed {
 		return clientError(errTooLarge, "an export inflates to at most %d bytes", maxOTLPDecompressed)
