@@ -181,3 +181,27 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// TestInventoryMonitored: records in the last 24 hours make an agent
+// monitored, which narrows its gap; older records do not.
+func TestInventoryMonitored(t *testing.T) {
+	f := newFixture(t)
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "watched", "access": map[string]any{"production": true}})
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "stale", "access": map[string]any{"production": true}})
+	now := time.Now().UTC()
+	f.must(200, "POST", "/v1/events", f.ingest, batch(
+		event("w1", "watched", "user_input", now.Add(-time.Hour), ""),
+		event("s1", "stale", "user_input", now.Add(-48*time.Hour), "")))
+	got := map[string]map[string]any{}
+	for _, it := range f.must(200, "GET", "/v1/inventory", f.read, nil)["items"].([]any) {
+		it := it.(map[string]any)
+		got[it["agentId"].(string)] = it
+	}
+	w, s := got["watched"], got["stale"]
+	if w["verification"].(map[string]any)["monitored24h"] != true || w["verified"] != 25.0 || w["gap"] != 15.0 {
+		t.Errorf("watched: got verification %v verified %v gap %v, want monitored, 25, 15", w["verification"], w["verified"], w["gap"])
+	}
+	if s["verification"].(map[string]any)["monitored24h"] != false || s["gap"] != 20.0 {
+		t.Errorf("stale: got verification %v gap %v, want not monitored, 20", s["verification"], s["gap"])
+	}
+}

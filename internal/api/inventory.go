@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/store"
@@ -22,7 +23,12 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 		}
 	}
 	var items []probity.InventoryItem
+	now := s.now()
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		last, err := tx.LastRecordTimes(r.Context(), c.org)
+		if err != nil {
+			return err
+		}
 		after := ""
 		for {
 			agents, err := tx.ListAgents(r.Context(), c.org, store.Page{After: after, Limit: maxPage})
@@ -30,9 +36,10 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 				return err
 			}
 			for i := range agents {
-				// Verification comes from pacts, evals and records, which later
-				// parts of the server add; until then nothing is verified.
-				items = append(items, probity.Assess(&agents[i], probity.Verification{}))
+				// Pacts and evals, which later parts of the server add, will
+				// set the other checks; until then they stay false.
+				v := probity.Verification{Monitored24h: now.Sub(last[agents[i].ID]) <= 24*time.Hour}
+				items = append(items, probity.Assess(&agents[i], v))
 			}
 			if len(agents) < maxPage {
 				return nil

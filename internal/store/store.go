@@ -102,6 +102,8 @@ type Tx interface {
 	// InsertRecords indexes records whose leaves are already in the ledger.
 	InsertRecords(ctx context.Context, orgID string, recs []RecordRow) error
 	ListRecords(ctx context.Context, orgID string, f RecordFilter) ([]RecordRow, error)
+	// LastRecordTimes returns, per agent with records, the time of its latest.
+	LastRecordTimes(ctx context.Context, orgID string) (map[string]time.Time, error)
 	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
 }
 

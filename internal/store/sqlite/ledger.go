@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -249,4 +250,22 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
 	}
 	return r, classify(err, "reading record")
+}
+
+func (t *txn) LastRecordTimes(ctx context.Context, orgID string) (map[string]time.Time, error) {
+	rows, err := t.query(ctx, `SELECT agent_id, max(time) FROM records WHERE org_id = ? GROUP BY agent_id`, orgID)
+	if err != nil {
+		return nil, classify(err, "reading latest record times")
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var agent string
+		var us int64
+		if err := rows.Scan(&agent, &us); err != nil {
+			return nil, classify(err, "reading latest record times")
+		}
+		out[agent] = fromMicros(us)
+	}
+	return out, classify(rows.Err(), "reading latest record times")
 }
