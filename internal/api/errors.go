@@ -60,7 +60,7 @@ func status(err error) (int, apiError) {
 	}
 	switch {
 	case errors.As(err, &be):
-		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: be.Error(), Details: be.errs}
+		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: be.Error(), Details: be.details()}
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Message, Field: fe.Field}
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):

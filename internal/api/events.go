@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,7 +43,20 @@ func (e *batchError) Error() string {
 	for _, ee := range e.errs {
 		bad[ee.Index] = true
 	}
-	return fmt.Sprintf("%d of %d events are invalid; nothing was stored", len(bad), e.total)
+	msg := fmt.Sprintf("%d of %d events are invalid; nothing was stored", len(bad), e.total)
+	if len(e.errs) > maxDetails {
+		msg += fmt.Sprintf(" (the first %d of %d problems are listed)", maxDetails, len(e.errs))
+	}
+	return msg
+}
+
+// maxDetails bounds the problems listed in one answer.
+const maxDetails = 100
+
+// details returns the problems to list, in event order, at most maxDetails.
+func (e *batchError) details() []eventError {
+	slices.SortStableFunc(e.errs, func(a, b eventError) int { return a.Index - b.Index })
+	return e.errs[:min(len(e.errs), maxDetails)]
 }
 
 func (e *batchError) Unwrap() error { return probity.ErrInvalid }
@@ -71,47 +86,74 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) err
 	return nil
 }
 
-// decodeBatch decodes {"events":[…]}. The fast path decodes the batch in
-// one pass; only when that fails does it decode event by event, to name
-// every invalid one.
+// decodeBatch decodes {"events":[…]} in one streaming pass that stops with
+// 413 at event 10,001, so a body of millions of tiny events costs nothing,
+// then decodes each event strictly, collecting every problem.
 func decodeBatch(body []byte, now time.Time) ([]record.Record, *batchError, error) {
-	var fast struct {
-		Events []record.Record `json:"events"`
+	if !json.Valid(body) { // a cheap scan first, so that syntax errors come first
+		var skip struct{}
+		return nil, nil, jsonError(json.Unmarshal(body, &skip))
 	}
-	if err := unmarshalStrict(body, &fast); err == nil {
-		if err := checkBatchSize(len(fast.Events)); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := expectDelim(dec, '{', "the body must be a JSON object"); err != nil {
+		return nil, nil, err
+	}
+	var raw []json.RawMessage
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, jsonError(err)
+		}
+		if key, _ := tok.(string); key != "events" {
+			return nil, nil, probity.Invalid(fmt.Sprint(tok), "unknown field")
+		}
+		if seen {
+			return nil, nil, probity.Invalid("events", "appears twice")
+		}
+		seen = true
+		if err := expectDelim(dec, '[', "must be an array of records"); err != nil {
 			return nil, nil, err
 		}
-		be := &batchError{total: len(fast.Events)}
-		for i := range fast.Events {
-			for _, fe := range fast.Events[i].Validate(now) {
-				be.errs = append(be.errs, eventError{i, fe.Field, fe.Message})
+		for dec.More() {
+			if len(raw) == maxBatchEvents {
+				return nil, nil, clientError(errTooLarge, "a batch is at most %d events; send smaller batches", maxBatchEvents)
 			}
+			var ev json.RawMessage
+			if err := dec.Decode(&ev); err != nil {
+				return nil, nil, jsonError(err)
+			}
+			raw = append(raw, ev)
 		}
-		if len(be.errs) == 0 {
-			be = nil
+		if _, err := dec.Token(); err != nil { // the closing ]
+			return nil, nil, jsonError(err)
 		}
-		return fast.Events, be, nil
 	}
-	var in struct {
-		Events []json.RawMessage `json:"events"`
+	if _, err := dec.Token(); err != nil { // the closing }
+		return nil, nil, jsonError(err)
 	}
-	if err := unmarshalStrict(body, &in); err != nil {
-		return nil, nil, err
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, probity.Invalid("", "unexpected data after the JSON value")
 	}
-	if err := checkBatchSize(len(in.Events)); err != nil {
-		return nil, nil, err
+	if len(raw) == 0 {
+		return nil, nil, probity.Invalid("events", "is required: a non-empty array of records")
 	}
-	recs, be := decodeEvents(in.Events, now)
+	recs, be := decodeEvents(raw, now)
 	return recs, be, nil
 }
 
-func checkBatchSize(n int) error {
-	if n == 0 {
-		return probity.Invalid("events", "is required: a non-empty array of records")
+// expectDelim reads the next token and checks that it is delim.
+func expectDelim(dec *json.Decoder, delim json.Delim, msg string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err)
 	}
-	if n > maxBatchEvents {
-		return clientError(errTooLarge, "a batch is at most %d events, got %d; send smaller batches", maxBatchEvents, n)
+	if d, ok := tok.(json.Delim); !ok || d != delim {
+		field := ""
+		if delim == '[' {
+			field = "events"
+		}
+		return probity.Invalid(field, "%s", msg)
 	}
 	return nil
 }
@@ -160,33 +202,19 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 			leaves[i] = leaf
 		}
 	}
+	// Agents are checked before the write transaction, in a read one: a
+	// rejected batch never holds the writer. Agents are never deleted, so a
+	// check made here still holds at commit.
+	if err := s.checkAgents(ctx, org, recs, berr); err != nil {
+		return ingestResult{}, err
+	}
+	if len(berr.errs) > 0 {
+		return ingestResult{}, berr
+	}
 	res := ingestResult{Violations: []any{}}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.LockLedger(ctx, org); err != nil {
 			return err
-		}
-		known := map[string]bool{}
-		for i := range recs {
-			id := recs[i].AgentID
-			if id == "" || !probity.ValidID(id) {
-				continue // already reported
-			}
-			ok, seen := known[id]
-			if !seen {
-				_, err := tx.GetAgent(ctx, org, id)
-				if err != nil && !errors.Is(err, probity.ErrNotFound) {
-					return err
-				}
-				ok = err == nil
-				known[id] = ok
-			}
-			if !ok {
-				berr.errs = append(berr.errs, eventError{i, "agentId", fmt.Sprintf("unknown agent %q: register it first (POST /v1/agents)", id)})
-			}
-		}
-		if len(berr.errs) > 0 {
-			slices.SortStableFunc(berr.errs, func(a, b eventError) int { return a.Index - b.Index })
-			return berr
 		}
 		ids := make([]string, 0, len(recs))
 		for i := range recs {
@@ -229,6 +257,42 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		return ingestResult{}, err
 	}
 	return res, nil
+}
+
+// maxBatchAgents bounds the distinct agents one batch may name.
+const maxBatchAgents = 1000
+
+// checkAgents adds an error for every record whose agent the org has not
+// registered.
+func (s *Server) checkAgents(ctx context.Context, org string, recs []record.Record, berr *batchError) error {
+	known := map[string]bool{}
+	for i := range recs {
+		if probity.ValidID(recs[i].AgentID) {
+			known[recs[i].AgentID] = false
+		}
+	}
+	if len(known) > maxBatchAgents {
+		return probity.Invalid("events", "a batch may name at most %d agents, this one names %d", maxBatchAgents, len(known))
+	}
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		for id := range known {
+			_, err := tx.GetAgent(ctx, org, id)
+			if err != nil && !errors.Is(err, probity.ErrNotFound) {
+				return err
+			}
+			known[id] = err == nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if ok, checked := known[recs[i].AgentID]; checked && !ok {
+			berr.errs = append(berr.errs, eventError{i, "agentId", fmt.Sprintf("unknown agent %q: register it first (POST /v1/agents)", recs[i].AgentID)})
+		}
+	}
+	return nil
 }
 
 // RecordLeaf is the ledger entry of a record: {"kind":"record","record":…}

@@ -129,9 +129,13 @@ func (r *Record) Validate(now time.Time) []*probity.FieldError {
 		}
 		if len(r.Tool.Arguments) > MaxContentLen {
 			bad("tool.arguments", "is longer than %d bytes", MaxContentLen)
+		} else if !utf8.Valid(r.Tool.Arguments) {
+			bad("tool.arguments", "is not valid UTF-8")
 		}
 		if len(r.Tool.Result) > MaxContentLen {
 			bad("tool.result", "is longer than %d bytes", MaxContentLen)
+		} else if !utf8.Valid(r.Tool.Result) {
+			bad("tool.result", "is not valid UTF-8")
 		}
 	}
 	if r.Data != nil {
@@ -155,8 +159,13 @@ func (r *Record) Validate(now time.Time) []*probity.FieldError {
 		bad("attributes", "at most %d attributes", MaxAttributes)
 	}
 	for k, v := range r.Attributes {
-		if len(k) > MaxShortLen || len(v) > MaxAttrLen {
+		switch {
+		case !printable(k):
+			bad("attributes", "a key contains a control or bidirectional-override character, or is not UTF-8")
+		case len(k) > MaxShortLen || len(v) > MaxAttrLen:
 			bad("attributes."+k, "keys are at most %d bytes, values %d", MaxShortLen, MaxAttrLen)
+		case !utf8.Valid(v):
+			bad("attributes."+k, "is not valid UTF-8")
 		}
 	}
 	return errs

@@ -65,6 +65,10 @@ func TestValidate(t *testing.T) {
 		{"latencyMs", func(r *Record) { r.LatencyMs = &neg }},
 		{"outcome", func(r *Record) { r.Outcome = "meh" }},
 		{"sessionId", func(r *Record) { r.SessionID = "s\u202e" }},
+		{"tool.arguments", func(r *Record) { r.Tool = &Tool{Name: "t", Arguments: json.RawMessage("{\"a\":\"\xff\xfe\"}")} }},
+		{"tool.result", func(r *Record) { r.Tool = &Tool{Name: "t", Result: json.RawMessage("\"\xff\"")} }},
+		{"attributes", func(r *Record) { r.Attributes = map[string]json.RawMessage{"\u001b[2J": json.RawMessage(`1`)} }},
+		{"attributes.k", func(r *Record) { r.Attributes = map[string]json.RawMessage{"k": json.RawMessage("\"\xff\"")} }},
 	} {
 		r := ok()
 		tc.mut(&r)

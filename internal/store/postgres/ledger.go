@@ -45,7 +45,7 @@ func (t *txn) LedgerKey(ctx context.Context, orgID string) (store.LedgerKey, err
 // LockLedger locks the org row, the same lock ReserveLedger takes.
 func (t *txn) LockLedger(ctx context.Context, orgID string) error {
 	var one int
-	err := t.tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, orgID).Scan(&one)
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, orgID).Scan(&one)
 	return classify(err, "locking ledger of org "+orgID)
 }
 
