@@ -13,7 +13,15 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	f := store.AuditFilter{Page: peek(p), Action: r.URL.Query().Get("action"), Target: r.URL.Query().Get("target")}
+	action, err := queryText(r, "action")
+	if err != nil {
+		return err
+	}
+	target, err := queryText(r, "target")
+	if err != nil {
+		return err
+	}
+	f := store.AuditFilter{Page: peek(p), Action: action, Target: target}
 	var entries []probity.AuditEntry
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
 		entries, err = tx.ListAudit(r.Context(), c.org, f)

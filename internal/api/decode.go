@@ -209,7 +209,7 @@ func page(r *http.Request) (store.Page, error) {
 	p.Limit = store.Limit(p.Limit, defaultPage, maxPage)
 	if c := q.Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || len(b) == 0 {
+		if err != nil || len(b) == 0 || probity.CheckText("cursor", string(b), 200) != nil {
 			return p, probity.Invalid("cursor", "not a cursor this list returned")
 		}
 		p.After = string(b)
@@ -254,4 +254,17 @@ func pathID(r *http.Request, field string) (string, error) {
 		return "", probity.Invalid(field, probity.IDRule)
 	}
 	return id, nil
+}
+
+// queryText reads an optional free-text filter: printable UTF-8 of at most
+// 200 bytes, so that no store is handed bytes it cannot compare.
+func queryText(r *http.Request, name string) (string, error) {
+	v := r.URL.Query().Get(name)
+	if err := probity.CheckText(name, v, 200); err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(v, "\t\n") {
+		return "", probity.Invalid(name, "contains a control character")
+	}
+	return v, nil
 }

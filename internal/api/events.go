@@ -325,6 +325,13 @@ func recordOf(row store.RecordRow) (storedRecord, error) {
 	return storedRecord{leaf.Record, row.LedgerIndex}, nil
 }
 
+// Record times lie between 2000 and 9999 (record.Validate), and so do the
+// times in a records cursor, in Unix microseconds.
+var (
+	minCursorTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+)
+
 // listRecords pages an agent's records in time order, filtered by a time
 // range (from inclusive, to exclusive, RFC 3339), session and type.
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -333,7 +340,11 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	q := r.URL.Query()
-	f := store.RecordFilter{AgentID: id, SessionID: q.Get("session"), Type: q.Get("type")}
+	session, err := queryText(r, "session")
+	if err != nil {
+		return err
+	}
+	f := store.RecordFilter{AgentID: id, SessionID: session, Type: q.Get("type")}
 	for _, p := range []struct {
 		name string
 		t    *time.Time
@@ -355,7 +366,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) er
 		ts, idx, ok := strings.Cut(p.After, "/")
 		us, err1 := strconv.ParseInt(ts, 10, 64)
 		n, err2 := strconv.ParseInt(idx, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
+		if !ok || err1 != nil || err2 != nil || us < minCursorTime || us > maxCursorTime || n < 0 {
 			return probity.Invalid("cursor", "not a cursor this list returned")
 		}
 		f.AfterTime, f.AfterIndex = time.UnixMicro(us).UTC(), n

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/probity-dev/probity/internal/apptest"
+	"github.com/probity-dev/probity/internal/store/postgres/pgtest"
 )
 
 func event(id, agent, typ string, at time.Time, extra string) string {
@@ -205,3 +209,38 @@ func TestInventoryMonitored(t *testing.T) {
 		t.Errorf("stale: got verification %v gap %v, want not monitored, 20", s["verification"], s["gap"])
 	}
 }
+
+// TestBadFiltersOnBothStores sends filters and cursors that no store can
+// compare (NUL, invalid UTF-8, times out of range): each is a 400 naming
+// the parameter, on SQLite and on PostgreSQL alike, never a 500.
+func TestBadFiltersOnBothStores(t *testing.T) {
+	for name, opts := range map[string][]apptest.Option{
+		"sqlite":   nil,
+		"postgres": {apptest.WithPostgres(pgtest.TempDSN(t))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, opts...)
+			for _, tc := range []struct{ path, field string }{
+				{"/v1/agents/" + f.agentID + "/records?session=%00", "session"},
+				{"/v1/agents/" + f.agentID + "/records?session=%ff", "session"},
+				{"/v1/agents/" + f.agentID + "/records?cursor=" + cursorOf("-9000000000000000000/0"), "cursor"},
+				{"/v1/audit?action=%00", "action"},
+				{"/v1/audit?target=%ff", "target"},
+				{"/v1/ledger/proof?recordId=%ff", "recordId"},
+				{"/v1/agents?cursor=AA", "cursor"},
+				{"/v1/api-keys?cursor=_w", "cursor"},
+			} {
+				r := f.do("GET", tc.path, f.admin, nil)
+				if r.status != 400 {
+					t.Errorf("%s: got %d, want 400: %s", tc.path, r.status, r.body)
+					continue
+				}
+				if _, field := r.errorOf(t); field != tc.field {
+					t.Errorf("%s: got field %q, want %q", tc.path, field, tc.field)
+				}
+			}
+		})
+	}
+}
+
+func cursorOf(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

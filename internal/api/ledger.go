@@ -227,7 +227,10 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	recordID := r.URL.Query().Get("recordId")
+	recordID, err := queryText(r, "recordId")
+	if err != nil {
+		return err
+	}
 	if hasIndex == (recordID != "") {
 		return probity.Invalid("index", "give exactly one of index and recordId")
 	}

@@ -27,8 +27,13 @@ func classify(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, probity.ErrNotFound)
 	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == uniqueViolation {
-		return fmt.Errorf("%s: %w", what, probity.ErrConflict)
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case uniqueViolation:
+			return fmt.Errorf("%s: %w", what, probity.ErrConflict)
+		case "22021", "22P05", "22008": // bad character, untranslatable character, time out of range
+			return fmt.Errorf("%s: %w", what, probity.ErrInvalid)
+		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
