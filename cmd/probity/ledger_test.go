@@ -181,9 +181,9 @@ func TestTamperDeletedEntry(t *testing.T) {
 	// checkpoint still verifies, and so do the other records.
 	ok(t, e.args("verify", "ledger")...)
 	ok(t, e.args("verify", "record", "--id", "r-4")...)
-	// The server reads a record from its entry, so it now denies r-5 exists:
-	// the CLI cannot know its index from the id alone…
-	fails(t, exitError, []string{"record r-5", "not_found", "probity ledger export"}, e.args("verify", "record", "--id", "r-5")...)
+	// The record's index row still points at the missing leaf: the server
+	// reports the damage and names the entry…
+	fails(t, exitError, []string{"record r-5", "ledger_damaged", fmt.Sprintf("entry %d", idx)}, e.args("verify", "record", "--id", "r-5")...)
 	// …but the export walks every index the checkpoint signs and names the hole.
 	fails(t, exitError, []string{fmt.Sprintf("entry %d is missing", idx), "ledger_damaged", "has no checkpoint"},
 		e.args("ledger", "export", "--out", filepath.Join(t.TempDir(), "x"))...)

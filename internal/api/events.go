@@ -320,7 +320,7 @@ func recordOf(row store.RecordRow) (storedRecord, error) {
 		Record record.Record `json:"record"`
 	}
 	if err := json.Unmarshal(row.Entry, &leaf); err != nil {
-		return storedRecord{}, fmt.Errorf("decoding ledger entry %d: %w", row.LedgerIndex, err)
+		return storedRecord{}, fmt.Errorf("%w: entry %d does not decode as a record: %v", store.ErrLedgerDamaged, row.LedgerIndex, err)
 	}
 	return storedRecord{leaf.Record, row.LedgerIndex}, nil
 }

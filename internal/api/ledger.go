@@ -63,6 +63,9 @@ func (s *Server) Checkpoint(ctx context.Context, org string) ([]byte, ledger.Che
 		if err != nil && !errors.Is(err, probity.ErrNotFound) {
 			return err
 		}
+		if err == nil && last > size {
+			return fmt.Errorf("%w: a checkpoint of size %d was signed, but the ledger now has %d entries", store.ErrLedgerDamaged, last, size)
+		}
 		if err == nil && last == size {
 			note = lastNote
 			cp, err = ledger.OpenCheckpoint(note, k.Verifier)
@@ -183,7 +186,11 @@ func (s *Server) getEntries(w http.ResponseWriter, r *http.Request, c *call) err
 		if from > size {
 			return probity.Invalid("from", "the ledger has only %d entries", size)
 		}
-		entries, err = tx.LedgerEntries(r.Context(), c.org, from, int(min(limit, size-from)))
+		want := int(min(limit, size-from))
+		entries, err = tx.LedgerEntries(r.Context(), c.org, from, want)
+		if err == nil && len(entries) != want {
+			err = fmt.Errorf("%w: entry %d is missing", store.ErrLedgerDamaged, from+int64(len(entries)))
+		}
 		return err
 	})
 	if err != nil {

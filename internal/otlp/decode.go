@@ -21,7 +21,9 @@ import (
 	"github.com/probity-dev/probity"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The content types of OTLP/HTTP.
@@ -37,8 +39,16 @@ var ErrContentType error = &probity.FieldError{
 	Message: "must be " + ContentTypeProtobuf + " or " + ContentTypeJSON + " (OTLP/HTTP)",
 }
 
+// MaxElements bounds the elements of one export: every field of every
+// message, at every depth (spans, attributes, values, array items…). Decode
+// counts them in the encoded body before it allocates anything, because a
+// few bytes each (an empty array item is two) would otherwise decode to
+// gigabytes of Go values.
+const MaxElements = 2_000_000
+
 // Decode parses an OTLP/HTTP trace export. The body must already be
-// uncompressed. JSON follows the OTLP JSON encoding: trace and span ids are
+// uncompressed. A body of more than MaxElements elements is rejected before
+// it is decoded. JSON follows the OTLP JSON encoding: trace and span ids are
 // hex (any case); an id that is not hex is read as base64, the generic
 // protobuf JSON mapping some exporters send. Unknown fields are ignored, as
 // the OTLP specification requires. An empty body is an empty request.
@@ -51,12 +61,18 @@ func Decode(contentType string, body []byte) (*coltracepb.ExportTraceServiceRequ
 	req := new(coltracepb.ExportTraceServiceRequest)
 	switch mt {
 	case ContentTypeProtobuf:
+		if n := countProto(body, req.ProtoReflect().Descriptor(), 0, 0); n > MaxElements {
+			return nil, fmt.Errorf("decoding OTLP/protobuf: %w", tooMany())
+		}
 		if err := proto.Unmarshal(body, req); err != nil {
 			return nil, fmt.Errorf("decoding OTLP/protobuf: %w", probity.Invalid("body", "%v", err))
 		}
 	case ContentTypeJSON:
 		if len(bytes.TrimSpace(body)) == 0 {
 			return req, nil
+		}
+		if countJSON(body) > MaxElements {
+			return nil, fmt.Errorf("decoding OTLP/JSON: %w", tooMany())
 		}
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(hexIDsToBase64(body), req); err != nil {
 			return nil, fmt.Errorf("decoding OTLP/JSON: %w", probity.Invalid("body", "%v", err))
@@ -65,6 +81,65 @@ func Decode(contentType string, body []byte) (*coltracepb.ExportTraceServiceRequ
 		return nil, fmt.Errorf("decoding OTLP body of type %q: %w", contentType, ErrContentType)
 	}
 	return req, nil
+}
+
+func tooMany() error {
+	return probity.Invalid("body", "holds more than %d elements (spans, attributes, values, array items); send smaller exports", MaxElements)
+}
+
+// countProto counts the fields of the protobuf message b of type md, and of
+// the messages in it, to n; it stops once the count is past MaxElements. It
+// reads the wire format only, allocating nothing. Malformed input stops the
+// count, and a message nested deeper than protobuf's recursion limit is
+// counted as too many: proto.Unmarshal reports both.
+func countProto(b []byte, md protoreflect.MessageDescriptor, depth, n int) int {
+	if depth > protowire.DefaultRecursionLimit {
+		return MaxElements + 1
+	}
+	fields := md.Fields()
+	for len(b) > 0 && n <= MaxElements {
+		num, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
+			return n
+		}
+		b = b[tagLen:]
+		valLen := protowire.ConsumeFieldValue(num, typ, b)
+		if valLen < 0 {
+			return n
+		}
+		n++
+		if typ == protowire.BytesType {
+			if fd := fields.ByNumber(num); fd != nil && fd.Kind() == protoreflect.MessageKind {
+				v, _ := protowire.ConsumeBytes(b)
+				n = countProto(v, fd.Message(), depth+1, n)
+			} else if fd != nil && fd.IsList() {
+				n += valLen // a packed list: at most one element a byte
+			}
+		}
+		b = b[valLen:]
+	}
+	return n
+}
+
+// countJSON counts the elements of the JSON document b, an upper bound of
+// the values protojson would make of it: the objects and arrays it opens and
+// the commas between their members and items. Text inside strings is not
+// counted.
+func countJSON(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[', ',':
+			n++
+		case '"':
+			end := stringEnd(b, i)
+			if end < 0 {
+				return n // malformed: protojson says so
+			}
+			i = end - 1
+		}
+	}
+	return n
 }
 
 // hexIDsToBase64 rewrites the hex trace and span ids of an OTLP/JSON request

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,14 +27,32 @@ const (
 // maxReasons is how many rejection reasons the message spells out.
 const maxReasons = 3
 
+// Limits on the work one export costs. Past them, Map keeps going on what it
+// has: attributes past MaxAttributes are not read (the record's
+// otlp.truncated attribute says so), message parts past MaxParts are left
+// out of the content, and spans past MaxSpans are rejected. With them, and
+// Decode's limit on elements, the work Map does is linear in the size of the
+// request and bounded, which is why it takes no context.
+const (
+	// MaxAttributes is how many attributes of a span, of its scope and of
+	// its resource are read: the first ones, as the OpenTelemetry SDKs keep
+	// by default (OTEL_ATTRIBUTE_COUNT_LIMIT).
+	MaxAttributes = 128
+	// MaxParts is how many parts of one chat message become its text.
+	MaxParts = 1000
+	// MaxSpans is how many spans of one export are mapped.
+	MaxSpans = 20_000
+)
+
 // Map turns an export request into behavioral records, validated at now.
 //
 // Spans that are not about an agent are skipped: they yield nothing and are
 // not rejected. A span that is about an agent but cannot be recorded (no
 // usable agent id, bad ids or times, a record that fails validation) is
 // rejected whole, none of its records kept; rejected counts those spans and
-// message explains the first few, for the OTLP partialSuccess. Whether the
-// agent is registered is for the caller to check.
+// message explains the first few, for the OTLP partialSuccess. Spans past
+// MaxSpans are rejected too. Whether the agent is registered is for the
+// caller to check.
 //
 // Record ids are derived from the trace and span ids, so a retried export
 // yields the same ids and the store deduplicates it.
@@ -43,12 +62,22 @@ func Map(req *coltracepb.ExportTraceServiceRequest, now time.Time) (recs []recor
 		total   int
 	)
 	for _, rs := range req.GetResourceSpans() {
-		resource := rs.GetResource().GetAttributes()
+		var resource *attrIndex // built for the first scope with spans
 		for _, ss := range rs.GetScopeSpans() {
-			scope := ss.GetScope().GetAttributes()
-			for _, sp := range ss.GetSpans() {
-				total++
-				s := &span{Span: sp, scope: scope, resource: resource}
+			spans := ss.GetSpans()
+			if n := MaxSpans - total; len(spans) > n {
+				spans = spans[:max(n, 0)]
+			}
+			total += len(ss.GetSpans())
+			if len(spans) == 0 {
+				continue
+			}
+			if resource == nil {
+				resource = newAttrIndex(rs.GetResource().GetAttributes(), "resource.attributes")
+			}
+			in := newInherited(newAttrIndex(ss.GetScope().GetAttributes(), "scope.attributes"), resource)
+			for _, sp := range spans {
+				s := newSpan(sp, in)
 				out, reason := s.records(now)
 				if reason != "" {
 					rejected++
@@ -61,32 +90,101 @@ func Map(req *coltracepb.ExportTraceServiceRequest, now time.Time) (recs []recor
 			}
 		}
 	}
-	if rejected > 0 {
+	if rejected > 0 || total > MaxSpans {
+		more := rejected - int64(len(reasons))
+		if total > MaxSpans {
+			over := int64(total - MaxSpans)
+			rejected += over
+			reasons = append(reasons, fmt.Sprintf("%d spans past the first %d of the export: send at most %d spans at a time", over, MaxSpans, MaxSpans))
+		}
 		message = fmt.Sprintf("%d of %d spans rejected: %s", rejected, total, strings.Join(reasons, "; "))
-		if rejected > maxReasons {
-			message += fmt.Sprintf("; and %d more", rejected-maxReasons)
+		if more > 0 {
+			message += fmt.Sprintf("; and %d more", more)
 		}
 	}
 	return recs, rejected, message
 }
 
-// span is a span with the attributes of its scope and resource, which count
-// where the span does not say otherwise.
+// attrIndex is the attributes of a resource or scope, read once for all its
+// spans.
+type attrIndex struct {
+	vals    map[string]*commonpb.AnyValue // the first set value of each key
+	dropped string                        // what otlp.truncated says when attributes were not read
+}
+
+func newAttrIndex(attrs []*commonpb.KeyValue, what string) *attrIndex {
+	x := &attrIndex{}
+	if len(attrs) > MaxAttributes {
+		attrs, x.dropped = attrs[:MaxAttributes], what
+	}
+	x.vals = make(map[string]*commonpb.AnyValue, len(attrs))
+	for _, kv := range attrs {
+		if v := kv.GetValue(); v.GetValue() != nil {
+			if _, seen := x.vals[kv.GetKey()]; !seen {
+				x.vals[kv.GetKey()] = v
+			}
+		}
+	}
+	return x
+}
+
+// inherited is what the spans of one scope inherit: the scope's attributes
+// over its resource's, and the copied ones among them already as JSON.
+type inherited struct {
+	scope, resource *attrIndex
+	copied          map[string]json.RawMessage
+	dropped         []string
+}
+
+func newInherited(scope, resource *attrIndex) *inherited {
+	in := &inherited{scope: scope, resource: resource, copied: map[string]json.RawMessage{}}
+	for _, key := range copied {
+		if v := in.get(key); v != nil {
+			if j := marshal(native(v)); len(j) <= record.MaxAttrLen {
+				in.copied[key] = j
+			}
+		}
+	}
+	for _, d := range []string{scope.dropped, resource.dropped} {
+		if d != "" {
+			in.dropped = append(in.dropped, d)
+		}
+	}
+	return in
+}
+
+func (in *inherited) get(key string) *commonpb.AnyValue {
+	if v := in.scope.vals[key]; v != nil {
+		return v
+	}
+	return in.resource.vals[key]
+}
+
+// span is a span with what it inherits from its scope and resource, which
+// counts where the span does not say otherwise.
 type span struct {
 	*tracepb.Span
-	scope, resource []*commonpb.KeyValue
-	trace, id       string // hex, set once checked
+	attrs     []*commonpb.KeyValue // the span's own, at most MaxAttributes
+	in        *inherited
+	dropped   []string // what the limits kept from every record of the span
+	trace, id string   // hex, set once checked
+}
+
+func newSpan(sp *tracepb.Span, in *inherited) *span {
+	s := &span{Span: sp, attrs: sp.GetAttributes(), in: in, dropped: in.dropped}
+	if len(s.attrs) > MaxAttributes {
+		s.attrs = s.attrs[:MaxAttributes]
+		s.dropped = append([]string{"span.attributes"}, in.dropped...)
+	}
+	return s
 }
 
 // get looks key up on the span, then its scope, then its resource.
 func (s *span) get(key string) *commonpb.AnyValue {
-	if v := find(s.GetAttributes(), key); v != nil {
+	if v := find(s.attrs, key); v != nil {
 		return v
 	}
-	if v := find(s.scope, key); v != nil {
-		return v
-	}
-	return find(s.resource, key)
+	return s.in.get(key)
 }
 
 // str is get as text; "" when absent or not a scalar.
@@ -99,7 +197,7 @@ func (s *span) str(key string) string {
 // never inherited from its resource.
 func (s *span) own(keys ...string) *commonpb.AnyValue {
 	for _, k := range keys {
-		if v := find(s.GetAttributes(), k); v != nil {
+		if v := find(s.attrs, k); v != nil {
 			return v
 		}
 	}
@@ -312,6 +410,7 @@ func (s *span) records(now time.Time) ([]record.Record, string) {
 		return r
 	}
 	var out []record.Record
+	partsCut := map[string]bool{} // by record type: content that lost message parts
 	switch k {
 	case tool:
 		name := s.ownStr("gen_ai.tool.name", "tool.name", "tool_call.function.name")
@@ -341,17 +440,20 @@ func (s *span) records(now time.Time) ([]record.Record, string) {
 			out = append(out, res)
 		}
 	case llm:
-		if text := s.input(); text != "" {
+		text, cut := s.input()
+		if text != "" {
 			in := rec("input", record.UserInput, start)
 			in.Content = text
 			out = append(out, in)
 		}
-		text, ok := s.output()
+		partsCut[record.UserInput] = cut
+		text, ok, cut := s.output()
 		if ok || !failed {
 			o := rec("output", record.ModelOutput, end)
 			o.Content = text
 			out = append(out, o)
 		}
+		partsCut[record.ModelOutput] = cut
 	case agent:
 		out = append(out, rec("start", record.SessionStart, start), rec("end", record.SessionEnd, end))
 	case retrieval:
@@ -376,7 +478,7 @@ func (s *span) records(now time.Time) ([]record.Record, string) {
 	}
 
 	for i := range out {
-		fit(&out[i])
+		fit(&out[i], s.dropped, partsCut[out[i].Type])
 		if errs := out[i].Validate(now); len(errs) > 0 {
 			msgs := make([]string, 0, 2)
 			for _, e := range errs[:min(2, len(errs))] {
@@ -389,51 +491,23 @@ func (s *span) records(now time.Time) ([]record.Record, string) {
 }
 
 // input is what the user said to the model in this call: the trailing user
-// messages of the input, or the whole prompt when it is plain text.
-func (s *span) input() string {
+// messages of the input, or the whole prompt when it is plain text; cut is
+// true when message parts past MaxParts were left out.
+func (s *span) input() (text string, cut bool) {
 	v := s.own("gen_ai.input.messages")
 	if v == nil {
-		if msgs := flatMessages(s.GetAttributes(), "llm.input_messages.", "message.role", "message.content",
+		if msgs := flatMessages(s.attrs, "llm.input_messages.", "message.role", "message.content",
 			"message.contents.", "message_content.text"); msgs != nil {
-			return userTurn(msgs)
+			return joinText(userTurn(msgs))
 		}
 		if v = s.own("gen_ai.prompt"); v == nil {
 			v = s.event("gen_ai.content.prompt", "gen_ai.prompt")
 		}
 		if v == nil {
-			if msgs := flatMessages(s.GetAttributes(), "gen_ai.prompt.", "role", "content", "", ""); msgs != nil {
-				return userTurn(msgs)
+			if msgs := flatMessages(s.attrs, "gen_ai.prompt.", "role", "content", "", ""); msgs != nil {
+				return joinText(userTurn(msgs))
 			}
 			v = s.own("input.value")
-		}
-	}
-	if v == nil {
-		return ""
-	}
-	msgs, text := readContent(v)
-	if msgs != nil {
-		return userTurn(msgs)
-	}
-	return text
-}
-
-// output is the text the model produced; ok is false when the span records
-// none.
-func (s *span) output() (string, bool) {
-	v := s.own("gen_ai.output.messages")
-	if v == nil {
-		if msgs := flatMessages(s.GetAttributes(), "llm.output_messages.", "message.role", "message.content",
-			"message.contents.", "message_content.text"); msgs != nil {
-			return allText(msgs), true
-		}
-		if v = s.own("gen_ai.completion"); v == nil {
-			v = s.event("gen_ai.content.completion", "gen_ai.completion")
-		}
-		if v == nil {
-			if msgs := flatMessages(s.GetAttributes(), "gen_ai.completion.", "role", "content", "", ""); msgs != nil {
-				return allText(msgs), true
-			}
-			v = s.own("output.value")
 		}
 	}
 	if v == nil {
@@ -441,9 +515,41 @@ func (s *span) output() (string, bool) {
 	}
 	msgs, text := readContent(v)
 	if msgs != nil {
-		return allText(msgs), true
+		return joinText(userTurn(msgs))
 	}
-	return text, true
+	return text, false
+}
+
+// output is the text the model produced; ok is false when the span records
+// none, cut is true when message parts past MaxParts were left out.
+func (s *span) output() (text string, ok, cut bool) {
+	v := s.own("gen_ai.output.messages")
+	if v == nil {
+		if msgs := flatMessages(s.attrs, "llm.output_messages.", "message.role", "message.content",
+			"message.contents.", "message_content.text"); msgs != nil {
+			text, cut := joinText(msgs)
+			return text, true, cut
+		}
+		if v = s.own("gen_ai.completion"); v == nil {
+			v = s.event("gen_ai.content.completion", "gen_ai.completion")
+		}
+		if v == nil {
+			if msgs := flatMessages(s.attrs, "gen_ai.completion.", "role", "content", "", ""); msgs != nil {
+				text, cut := joinText(msgs)
+				return text, true, cut
+			}
+			v = s.own("output.value")
+		}
+	}
+	if v == nil {
+		return "", false, false
+	}
+	msgs, text := readContent(v)
+	if msgs != nil {
+		text, cut := joinText(msgs)
+		return text, true, cut
+	}
+	return text, true, false
 }
 
 // readContent reads v as chat messages, or else as text (a structured value
@@ -511,10 +617,12 @@ func (s *span) attributes(conv string) map[string]json.RawMessage {
 		attrs["otlp.parent_span_id"] = marshal(hex.EncodeToString(p))
 	}
 	for _, key := range copied {
-		if v := s.get(key); v != nil {
+		if v := find(s.attrs, key); v != nil {
 			if j := marshal(native(v)); len(j) <= record.MaxAttrLen {
 				attrs[key] = j
 			}
+		} else if j, ok := s.in.copied[key]; ok {
+			attrs[key] = j // marshalled once for the scope
 		}
 	}
 	return attrs
@@ -522,11 +630,16 @@ func (s *span) attributes(conv string) map[string]json.RawMessage {
 
 // fit cuts content, arguments and results that exceed the record limits, so
 // that an oversized value costs its tail, not the evidence that the call
-// happened; the attribute otlp.truncated lists what was cut.
-func fit(r *record.Record) {
-	var cut []string
+// happened; the attribute otlp.truncated lists what was cut, after the
+// attributes that were not read (dropped) and with the content when it lost
+// message parts (partsCut).
+func fit(r *record.Record, dropped []string, partsCut bool) {
+	cut := slices.Clone(dropped)
 	if len(r.Content) > record.MaxContentLen {
 		r.Content = truncate(r.Content, record.MaxContentLen)
+		partsCut = true
+	}
+	if partsCut {
 		cut = append(cut, "content")
 	}
 	if r.Tool != nil {

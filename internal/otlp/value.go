@@ -165,6 +165,7 @@ func decoded(v *commonpb.AnyValue) any {
 type message struct {
 	role string
 	text string
+	cut  bool // parts past MaxParts were left out of text
 }
 
 // messages reads x as chat messages: the GenAI shape
@@ -189,7 +190,8 @@ func messages(x any) (msgs []message, ok bool) {
 			return nil, false
 		}
 		role, _ := m["role"].(string)
-		msgs = append(msgs, message{role: role, text: messageText(m)})
+		text, cut := messageText(m)
+		msgs = append(msgs, message{role: role, text: text, cut: cut})
 	}
 	return msgs, true
 }
@@ -208,12 +210,19 @@ func choices(ch []any) []any {
 	return out
 }
 
-func messageText(m map[string]any) string {
+// messageText joins the text parts of a message, at most MaxParts of them;
+// cut is true when there were more.
+func messageText(m map[string]any) (text string, cut bool) {
 	var texts []string
 	add := func(s string) {
-		if s != "" {
-			texts = append(texts, s)
+		if s == "" {
+			return
 		}
+		if len(texts) == MaxParts {
+			cut = true
+			return
+		}
+		texts = append(texts, s)
 	}
 	if parts, ok := m["parts"].([]any); ok {
 		for _, p := range parts {
@@ -249,39 +258,36 @@ func messageText(m map[string]any) string {
 			}
 		}
 	}
-	return strings.Join(texts, "\n")
+	return strings.Join(texts, "\n"), cut
 }
 
-// userTurn is the text of the trailing run of user messages: what the user
-// said in this turn. It is empty when the last message is not the user's (the
-// call continues after a tool result), so one user turn is recorded once,
-// not again by every model call it leads to.
-func userTurn(msgs []message) string {
+// userTurn is the trailing run of user messages: what the user said in this
+// turn. It is empty when the last message is not the user's (the call
+// continues after a tool result), so one user turn is recorded once, not
+// again by every model call it leads to.
+func userTurn(msgs []message) []message {
 	i := len(msgs)
 	for i > 0 && isUser(msgs[i-1].role) {
 		i--
 	}
-	var texts []string
-	for _, m := range msgs[i:] {
-		if m.text != "" {
-			texts = append(texts, m.text)
-		}
-	}
-	return strings.Join(texts, "\n")
+	return msgs[i:]
 }
 
 func isUser(role string) bool {
 	return strings.EqualFold(role, "user") || strings.EqualFold(role, "human")
 }
 
-func allText(msgs []message) string {
+// joinText is the text of msgs, one message a line; cut is true when any of
+// them lost parts.
+func joinText(msgs []message) (text string, cut bool) {
 	var texts []string
 	for _, m := range msgs {
 		if m.text != "" {
 			texts = append(texts, m.text)
 		}
+		cut = cut || m.cut
 	}
-	return strings.Join(texts, "\n")
+	return strings.Join(texts, "\n"), cut
 }
 
 // flatMessages collects messages flattened into attributes, as OpenLLMetry
@@ -343,13 +349,22 @@ func flatMessages(attrs []*commonpb.KeyValue, prefix, roleKey, contentKey, parts
 		}
 		return a.part - b.part
 	})
-	for _, p := range parts {
-		m := byIndex[p.msg]
-		if m.text == "" {
-			m.text = p.text
-		} else {
-			m.text += "\n" + p.text
+	// The parts of a message follow its content, one a line, joined once.
+	for i := 0; i < len(parts); {
+		m, j := byIndex[parts[i].msg], i
+		var b strings.Builder
+		b.WriteString(m.text)
+		for ; j < len(parts) && parts[j].msg == parts[i].msg; j++ {
+			if j-i == MaxParts {
+				m.cut = true
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(parts[j].text)
 		}
+		m.text, i = b.String(), j
 	}
 	keys := make([]int, 0, len(byIndex))
 	for k := range byIndex {

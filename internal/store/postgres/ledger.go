@@ -96,7 +96,7 @@ func (t *txn) LedgerHashes(ctx context.Context, orgID string, indexes []int64) (
 	for i, ix := range indexes {
 		h, ok := byIdx[ix]
 		if !ok {
-			return nil, fmt.Errorf("reading ledger hash %d: %w", ix, probity.ErrNotFound)
+			return nil, fmt.Errorf("%w: stored hash %d is missing", store.ErrLedgerDamaged, ix)
 		}
 		if len(h) != tlog.HashSize {
 			return nil, fmt.Errorf("%w: stored hash %d has %d bytes, want %d", store.ErrLedgerDamaged, ix, len(h), tlog.HashSize)
@@ -173,6 +173,9 @@ func scanRecord(row pgx.Row) (store.RecordRow, error) {
 	var r store.RecordRow
 	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &r.Time, &r.LedgerIndex, &r.Entry)
 	r.Time = r.Time.UTC()
+	if err == nil && r.Entry == nil {
+		err = fmt.Errorf("%w: entry %d of record %q is missing", store.ErrLedgerDamaged, r.LedgerIndex, r.ID)
+	}
 	return r, err
 }
 
@@ -194,7 +197,7 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 		afterTime, afterIdx = f.AfterTime, f.AfterIndex
 	}
 	rows, err := t.tx.Query(ctx, `SELECT `+recordCols+` FROM records r
-		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = $1 AND r.agent_id = $2 AND r.time >= $3 AND r.time < $4
 		  AND (r.time, r.ledger_index) > ($5, $6)
 		  AND ($7 = '' OR r.session_id = $7) AND ($8 = '' OR r.type = $8)
@@ -217,7 +220,7 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 
 func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow, error) {
 	r, err := scanRecord(t.tx.QueryRow(ctx, `SELECT `+recordCols+` FROM records r
-		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = $1 AND r.id = $2`, orgID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)

@@ -108,7 +108,11 @@ func (t *txn) LedgerHashes(ctx context.Context, orgID string, indexes []int64) (
 	out := make([]tlog.Hash, len(indexes))
 	for i, ix := range indexes {
 		var b []byte
-		if err := t.queryRow(ctx, `SELECT hash FROM ledger_hashes WHERE org_id = ? AND idx = ?`, orgID, ix).Scan(&b); err != nil {
+		err := t.queryRow(ctx, `SELECT hash FROM ledger_hashes WHERE org_id = ? AND idx = ?`, orgID, ix).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%w: stored hash %d is missing", store.ErrLedgerDamaged, ix)
+		}
+		if err != nil {
 			return nil, classify(err, fmt.Sprintf("reading ledger hash %d", ix))
 		}
 		if len(b) != tlog.HashSize {
@@ -200,11 +204,17 @@ func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.Reco
 
 const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data`
 
+// The records index joins its leaves with LEFT JOIN: a record whose leaf is
+// gone is reported as damage, never silently left out.
+
 func scanRecord(row interface{ Scan(...any) error }) (store.RecordRow, error) {
 	var r store.RecordRow
 	var us int64
 	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &us, &r.LedgerIndex, &r.Entry)
 	r.Time = fromMicros(us)
+	if err == nil && r.Entry == nil {
+		err = fmt.Errorf("%w: entry %d of record %q is missing", store.ErrLedgerDamaged, r.LedgerIndex, r.ID)
+	}
 	return r, err
 }
 
@@ -221,7 +231,7 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 		afterTime, afterIdx = micros(f.AfterTime), f.AfterIndex
 	}
 	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM records r
-		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = ? AND r.agent_id = ? AND r.time >= ? AND r.time < ?
 		  AND (r.time, r.ledger_index) > (?, ?)
 		  AND (? = '' OR r.session_id = ?) AND (? = '' OR r.type = ?)
@@ -244,7 +254,7 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 
 func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow, error) {
 	r, err := scanRecord(t.queryRow(ctx, `SELECT `+recordCols+` FROM records r
-		JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
+		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = ? AND r.id = ?`, orgID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
