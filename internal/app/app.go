@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,20 +84,22 @@ func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// redact hides a password in a DSN, for messages and logs.
+// redact hides the secrets of a DSN, for messages and logs: the password in
+// the user info and the password parameters of the query. A DSN that does
+// not parse as a URL is not shown at all.
 func redact(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return "…"
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "(a DSN that does not parse)"
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
 	}
-	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + user + ":***@" + host
-	}
-	return dsn
+	u.RawQuery = q.Encode()
+	return u.Redacted()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -1,0 +1,4 @@
+package app
+
+// Redact is redact, for the tests.
+var Redact = redact
