@@ -116,6 +116,24 @@ func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return s.QueryContext(ctx, args...)
 }
 
+// execVar and queryVar run SQL whose text varies with its arguments (a
+// multi-row INSERT, an IN list). Only the full-size form is kept prepared;
+// the others run unprepared, so that the cache does not keep a statement
+// for every batch size ever seen.
+func (t *txn) execVar(ctx context.Context, full bool, query string, args ...any) (sql.Result, error) {
+	if full {
+		return t.exec(ctx, query, args...)
+	}
+	return t.c.c.ExecContext(ctx, query, args...)
+}
+
+func (t *txn) queryVar(ctx context.Context, full bool, query string, args ...any) (*sql.Rows, error) {
+	if full {
+		return t.query(ctx, query, args...)
+	}
+	return t.c.c.QueryContext(ctx, query, args...)
+}
+
 // row is a *sql.Row or a preparation error, scanned alike.
 type row struct {
 	r   *sql.Row

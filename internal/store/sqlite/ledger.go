@@ -72,7 +72,7 @@ func (t *txn) PutLedger(ctx context.Context, orgID string, start int64, entries 
 		for j, e := range part {
 			args = append(args, orgID, start+int64(i+j), e)
 		}
-		if _, err := t.exec(ctx, multiInsert(`INSERT INTO ledger_entries (org_id, idx, data) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
+		if _, err := t.execVar(ctx, len(part) == insertChunk, multiInsert(`INSERT INTO ledger_entries (org_id, idx, data) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
 			return classify(err, "writing ledger entries")
 		}
 	}
@@ -82,15 +82,14 @@ func (t *txn) PutLedger(ctx context.Context, orgID string, start int64, entries 
 		for _, h := range part {
 			args = append(args, orgID, h.Index, h.Hash[:])
 		}
-		if _, err := t.exec(ctx, multiInsert(`INSERT INTO ledger_hashes (org_id, idx, hash) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
+		if _, err := t.execVar(ctx, len(part) == insertChunk, multiInsert(`INSERT INTO ledger_hashes (org_id, idx, hash) VALUES `, "(?, ?, ?)", len(part)), args...); err != nil {
 			return classify(err, "writing ledger hashes")
 		}
 	}
 	return nil
 }
 
-// multiInsert repeats one row's placeholders n times. Statements are cached
-// by text, so batch sizes other than insertChunk each get their own.
+// multiInsert repeats one row's placeholders n times.
 func multiInsert(head, row string, n int) string {
 	var b strings.Builder
 	b.Grow(len(head) + n*(len(row)+1))
@@ -167,7 +166,7 @@ func (t *txn) RecordIDs(ctx context.Context, orgID string, ids []string) (map[st
 			args = append(args, id)
 		}
 		q := `SELECT id FROM records WHERE org_id = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)`
-		rows, err := t.query(ctx, q, args...)
+		rows, err := t.queryVar(ctx, len(part) == insertChunk, q, args...)
 		if err != nil {
 			return nil, classify(err, "looking up record ids")
 		}
@@ -195,7 +194,7 @@ func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.Reco
 			args = append(args, orgID, r.ID, r.AgentID, r.SessionID, r.Type, micros(r.Time), r.LedgerIndex)
 		}
 		q := multiInsert(`INSERT INTO records (org_id, id, agent_id, session_id, type, time, ledger_index) VALUES `, "(?, ?, ?, ?, ?, ?, ?)", len(part))
-		if _, err := t.exec(ctx, q, args...); err != nil {
+		if _, err := t.execVar(ctx, len(part) == insertChunk, q, args...); err != nil {
 			return classify(err, "indexing records")
 		}
 	}
