@@ -313,6 +313,10 @@ type AuditEntry struct {
 // KeyPrefix starts every API key, so that secret scanners recognise one.
 const KeyPrefix = "pb_"
 
+// KeyLen is the length of every API key: the prefix and 32 random bytes in
+// unpadded base64url.
+const KeyLen = len(KeyPrefix) + 43
+
 // NewKey makes a fresh API key for org. It returns the secret, to be shown
 // once, and the stored form, which keeps only the secret's hash.
 func NewKey(orgID, name string, scopes []Scope, createdBy string, now time.Time) (string, APIKey, error) {

@@ -27,7 +27,7 @@ type authenticator struct {
 }
 
 type cachedKey struct {
-	key     *probity.APIKey // nil: no such key
+	key     *probity.APIKey
 	expires time.Time
 }
 
@@ -45,6 +45,9 @@ func (a *authenticator) authenticate(r *http.Request) (*probity.APIKey, error) {
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(secret, probity.KeyPrefix) || len(secret) > 200 {
 		return nil, clientError(errUnauthenticated, "malformed Authorization header; send Authorization: Bearer pb_…")
+	}
+	if len(secret) != probity.KeyLen {
+		return nil, clientError(errUnauthenticated, "unknown API key") // no key has another length: no lookup
 	}
 	hash := probity.HashKey(secret)
 	key, err := a.lookup(r.Context(), hash)
@@ -85,10 +88,12 @@ func (a *authenticator) lookup(ctx context.Context, hash []byte) (*probity.APIKe
 	if err != nil {
 		return nil, err
 	}
-	if a.ttl > 0 {
+	// Only real keys are cached: a flood of guessed keys can neither grow the
+	// cache nor push real keys out of it.
+	if a.ttl > 0 && found != nil {
 		a.mu.Lock()
 		if len(a.cache) >= maxCachedKeys {
-			clear(a.cache) // bounded: guessed keys must not grow memory
+			clear(a.cache)
 		}
 		a.cache[string(hash)] = cachedKey{found, now.Add(a.ttl)}
 		a.mu.Unlock()

@@ -25,10 +25,6 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 	var items []probity.InventoryItem
 	now := s.now()
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		last, err := tx.LastRecordTimes(r.Context(), c.org)
-		if err != nil {
-			return err
-		}
 		after := ""
 		for {
 			agents, err := tx.ListAgents(r.Context(), c.org, store.Page{After: after, Limit: maxPage})
@@ -38,7 +34,11 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 			for i := range agents {
 				// Pacts and evals, which later parts of the server add, will
 				// set the other checks; until then they stay false.
-				v := probity.Verification{Monitored24h: now.Sub(last[agents[i].ID]) <= 24*time.Hour}
+				last, err := tx.LastRecordTime(r.Context(), c.org, agents[i].ID)
+				if err != nil {
+					return err
+				}
+				v := probity.Verification{Monitored24h: !last.IsZero() && now.Sub(last) <= 24*time.Hour}
 				items = append(items, probity.Assess(&agents[i], v))
 			}
 			if len(agents) < maxPage {

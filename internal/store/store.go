@@ -102,8 +102,9 @@ type Tx interface {
 	// InsertRecords indexes records whose leaves are already in the ledger.
 	InsertRecords(ctx context.Context, orgID string, recs []RecordRow) error
 	ListRecords(ctx context.Context, orgID string, f RecordFilter) ([]RecordRow, error)
-	// LastRecordTimes returns, per agent with records, the time of its latest.
-	LastRecordTimes(ctx context.Context, orgID string) (map[string]time.Time, error)
+	// LastRecordTime returns the time of the agent's latest record, zero if
+	// it has none. It reads one entry of the (org, agent, time) index.
+	LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error)
 	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
 }
 

@@ -228,20 +228,11 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 	return r, classify(err, "reading record")
 }
 
-func (t *txn) LastRecordTimes(ctx context.Context, orgID string) (map[string]time.Time, error) {
-	rows, err := t.tx.Query(ctx, `SELECT agent_id, max(time) FROM records WHERE org_id = $1 GROUP BY agent_id`, orgID)
-	if err != nil {
-		return nil, classify(err, "reading latest record times")
+func (t *txn) LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error) {
+	var at *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT max(time) FROM records WHERE org_id = $1 AND agent_id = $2`, orgID, agentID).Scan(&at)
+	if err != nil || at == nil {
+		return time.Time{}, classify(err, "reading latest record time")
 	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var agent string
-		var at time.Time
-		if err := rows.Scan(&agent, &at); err != nil {
-			return nil, classify(err, "reading latest record times")
-		}
-		out[agent] = at.UTC()
-	}
-	return out, classify(rows.Err(), "reading latest record times")
+	return at.UTC(), nil
 }

@@ -261,20 +261,11 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 	return r, classify(err, "reading record")
 }
 
-func (t *txn) LastRecordTimes(ctx context.Context, orgID string) (map[string]time.Time, error) {
-	rows, err := t.query(ctx, `SELECT agent_id, max(time) FROM records WHERE org_id = ? GROUP BY agent_id`, orgID)
-	if err != nil {
-		return nil, classify(err, "reading latest record times")
+func (t *txn) LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error) {
+	var us sql.NullInt64
+	err := t.queryRow(ctx, `SELECT max(time) FROM records WHERE org_id = ? AND agent_id = ?`, orgID, agentID).Scan(&us)
+	if err != nil || !us.Valid {
+		return time.Time{}, classify(err, "reading latest record time")
 	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var agent string
-		var us int64
-		if err := rows.Scan(&agent, &us); err != nil {
-			return nil, classify(err, "reading latest record times")
-		}
-		out[agent] = fromMicros(us)
-	}
-	return out, classify(rows.Err(), "reading latest record times")
+	return fromMicros(us.Int64), nil
 }

@@ -313,15 +313,15 @@ func testRecords(t *testing.T, s store.Store) {
 		if len(win) != 2 || win[0].ID != "r2" {
 			t.Errorf("time window: got %v, want r2, r3", recIDs(win))
 		}
-		last, err := tx.LastRecordTimes(ctx, "o1")
+		last, err := tx.LastRecordTime(ctx, "o1", "a")
 		if err != nil {
 			return err
 		}
-		if len(last) != 1 || !last["a"].Equal(rows[5].Time) {
-			t.Errorf("latest record times: got %v, want a at %v", last, rows[5].Time)
+		if !last.Equal(rows[5].Time) {
+			t.Errorf("latest record time: got %v, want %v", last, rows[5].Time)
 		}
-		if none, _ := tx.LastRecordTimes(ctx, "o2"); len(none) != 0 {
-			t.Errorf("latest record times of another org: %v", none)
+		if none, err := tx.LastRecordTime(ctx, "o2", "a"); err != nil || !none.IsZero() {
+			t.Errorf("latest record time in another org: got %v, %v, want zero", none, err)
 		}
 		sess, _ := tx.ListRecords(ctx, "o1", store.RecordFilter{AgentID: "a", SessionID: "s2", Type: "tool_result", Limit: 100})
 		if len(sess) != 1 || sess[0].ID != "r1" {
