@@ -66,9 +66,12 @@ func buildAutomaton(pats []string, ruleOf [][]int32) *automaton {
 	return a
 }
 
-// find returns, per rule id, the sorted start offsets of its anchors in hay.
-func (a *automaton) find(hay string, nrules int) [][]int {
-	hits := make([][]int, nrules)
+// A hit is one anchor occurrence: hay[start:start+n].
+type hit struct{ start, n int }
+
+// find returns, per rule id, its anchor occurrences in hay sorted by start.
+func (a *automaton) find(hay string, nrules int) [][]hit {
+	hits := make([][]hit, nrules)
 	s := int32(0)
 	w := int32(a.width)
 	for i := 0; i < len(hay); i++ {
@@ -79,13 +82,13 @@ func (a *automaton) find(hay string, nrules int) [][]int {
 		for _, id := range a.out[s] {
 			st := i + 1 - a.lens[id]
 			for _, r := range a.rules[id] {
-				hits[r] = append(hits[r], st)
+				hits[r] = append(hits[r], hit{st, a.lens[id]})
 			}
 		}
 	}
 	for _, h := range hits {
 		if len(h) > 1 {
-			slices.Sort(h)
+			slices.SortFunc(h, func(x, y hit) int { return x.start - y.start })
 		}
 	}
 	return hits

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,39 @@ func TestCorpus(t *testing.T) {
 		if fpr > maxFPR {
 			t.Errorf("%s false-positive rate: got %.3f, want <= %.2f", k, fpr, maxFPR)
 		}
+	}
+}
+
+// TestHoldout logs recall and false-positive rate on testdata/holdout, small
+// sets written after the rules and never used to tune them. They are too
+// small to gate on; the numbers are the honest estimate to quote.
+func TestHoldout(t *testing.T) {
+	d, err := New(Options{Canaries: corpusCanaries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join("testdata", "holdout", "*.jsonl"))
+	for _, p := range paths {
+		k := Kind(strings.TrimSuffix(filepath.Base(p), ".jsonl"))
+		var pos, neg, tp, fp int
+		for i, c := range readCorpus(t, p) {
+			hit := len(d.Scan(c.Text, k)) > 0
+			if c.Positive {
+				pos++
+				if hit {
+					tp++
+				} else {
+					t.Logf("%s:%d missed: %q", k, i+1, c.Text)
+				}
+			} else {
+				neg++
+				if hit {
+					fp++
+					t.Logf("%s:%d false positive: %q", k, i+1, c.Text)
+				}
+			}
+		}
+		t.Logf("holdout %-10s pos %3d neg %3d recall %.3f FPR %.3f", k, pos, neg, float64(tp)/float64(max(pos, 1)), float64(fp)/float64(max(neg, 1)))
 	}
 }
 

@@ -130,7 +130,7 @@ func (d *Detector) Refusal(text string) bool {
 // lowered and curly apostrophes kept byte-for-byte, so offsets agree.
 type scan struct {
 	text, low string
-	hits      [][]int // anchor start offsets per rule id (see anchorIndex)
+	hits      [][]hit // anchor occurrences per rule id (see anchorIndex)
 }
 
 func newScan(text string) scan {
@@ -141,15 +141,15 @@ func newScan(text string) scan {
 
 // occurrences returns the sorted start offsets of r's anchors in its
 // haystack; for raw rules, only those whose case matches.
-func (s scan) occurrences(r *rule) []int {
+func (s scan) occurrences(r *rule) []hit {
 	h := s.hits[anchors.id[r]]
 	if !r.raw {
 		return h
 	}
-	var out []int
-	for _, i := range h {
-		if anchorLen(s.text, i, r) > 0 {
-			out = append(out, i)
+	var out []hit
+	for _, x := range h {
+		if n := anchorLen(s.text, x.start, r); n > 0 {
+			out = append(out, hit{x.start, n})
 		}
 	}
 	return out
@@ -227,8 +227,9 @@ func (s scan) runRule(k Kind, r *rule, out []Finding) []Finding {
 
 func (s scan) runAnchored(k Kind, r *rule, hay string, out []Finding) []Finding {
 	next := 0 // matches may not overlap: skip anchors inside the last one
-	for _, i := range s.occurrences(r) {
-		if i < next || (r.near != nil && !r.near(hay, i, i+anchorLen(hay, i, r))) {
+	for _, x := range s.occurrences(r) {
+		i := x.start
+		if i < next || (r.near != nil && !r.near(hay, i, i+x.n)) {
 			continue
 		}
 		st := r.start(hay, i)
@@ -288,8 +289,9 @@ func (s scan) windows(hay string, r *rule) [][2]int {
 		return [][2]int{{0, len(hay)}}
 	}
 	var ws [][2]int
-	for _, i := range s.occurrences(r) {
-		if r.near != nil && !r.near(hay, i, i+anchorLen(hay, i, r)) {
+	for _, x := range s.occurrences(r) {
+		i := x.start
+		if r.near != nil && !r.near(hay, i, i+x.n) {
 			continue
 		}
 		w := [2]int{max(0, i-r.back), min(len(hay), i+r.fwd)}

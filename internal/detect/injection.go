@@ -9,18 +9,18 @@ import (
 
 // Qualifiers that turn "ignore the instructions" into an override of earlier ones.
 const (
-	injVerb  = `(?:ignore|disregard|forget|override|bypass|(?:do not|don't|stop) (?:follow|obey)(?:ing)?)`
+	injVerb  = `(?:ignore|disregard|forget|override|bypass|discard|set aside|pay no attention to|(?:do not|don't|stop) (?:follow|obey)(?:ing)?)`
 	injQual  = `(?:previous|prior|above|earlier|preceding|foregoing|original|initial|old|former|system|developer|safety|existing|current|given|other)`
-	injNoun  = `(?:instructions?|prompts?|directions?|directives?|rules|guidelines|guardrails|context|messages|commands|orders|constraints|restrictions|programming|polic(?:y|ies)|safeguards|training)`
+	injNoun  = `(?:instructions?|prompts?|directions?|directives?|rules|guidelines|guidance|guardrails|context|messages|commands|orders|constraints|restrictions|programming|polic(?:y|ies)|safeguards|training)`
 	injDet   = `(?:the |your |my |these |those |any |all |of )*`
 	injAIRef = `(?:ai|llm|language model|assistant|agent|chatbot|model|gpt|claude|gemini)`
 )
 
 var injectionRules = []*rule{
 	{
-		name: "injection.override", back: 16, fwd: 200,
-		anchors: []string{"ignore", "disregard", "forget", "override", "bypass", "follow", "obey"},
-		re: regexp.MustCompile(injVerb + `\s+(?:` +
+		name: "injection.override", fwd: 200, start: atAnchor, near: wordStart,
+		anchors: []string{"ignore", "disregard", "forget", "override", "bypass", "discard", "set aside", "pay no attention", "do not", "don't", "stop"},
+		re: regexp.MustCompile(`^` + injVerb + `\s+(?:` +
 			`(?:all|any|every|each)\s+(?:of\s+)?` + injDet + `(?:` + injQual + `\s+)*` + injNoun +
 			`|` + injDet + `(?:` + injQual + `\s+)+(?:\w+\s+)?` + injNoun +
 			`|your\s+(?:\w+\s+)?` + injNoun +
@@ -29,51 +29,57 @@ var injectionRules = []*rule{
 			`)\b`),
 	},
 	{
-		name: "injection.role_hijack", back: 24, fwd: 160,
-		anchors: []string{"you are", "you're", "from now on", "act as", "behave as", "respond as", "pretend", "mode", "do anything now"},
-		re: regexp.MustCompile(`(?:you are|you're) now\s+(?:(?:a|an|the|in|my|called|named)\s+)?(?:dan\b|jailbroken|unrestricted|unfiltered|uncensored|free from|evil|unchained|liberated|no longer|(?:developer|god|dan|jailbreak|unrestricted|debug|admin|sudo) mode|(?:\w+\s+){0,2}(?:ai|assistant|bot|chatbot|agent|model|persona|character|llm)\b)` +
+		name: "injection.override", fwd: 120, start: atAnchor, near: wordStart,
+		anchors: []string{"previous", "prior", "earlier", "above", "original", "old", "all"},
+		re: regexp.MustCompile(`^(?:previous|prior|earlier|above|original|old|all(?: previous| prior)?)\s+` + injNoun +
+			`\s+(?:are|were|is|have been|has been)\s+(?:now\s+)?(?:outdated|void|cancel+ed|obsolete|revoked|superseded|replaced|invalid|null|no longer (?:valid|apply|applicable|in effect|relevant))`),
+	},
+	{
+		name: "injection.role_hijack", fwd: 160, start: atAnchor, near: wordStart,
+		anchors: []string{"you are", "you're", "from now on", "act as", "behave as", "respond as", "act ", "behave ", "respond ", "pretend", "enable", "enter", "activate", "switch to", "now in", "do anything now"},
+		re: regexp.MustCompile(`^(?:(?:you are|you're) now\s+(?:(?:a|an|the|in|my|called|named)\s+)?(?:dan\b|jailbroken|unrestricted|unfiltered|uncensored|free from|evil|unchained|liberated|no longer|(?:developer|god|dan|jailbreak|unrestricted|debug|admin|sudo) mode|(?:\w+\s+){0,2}(?:ai|assistant|bot|chatbot|agent|model|persona|character|llm)\b)` +
 			`|(?:you are|you're) no longer\s+(?:an?\s+)?(?:ai\b|assistant|bound|restricted|limited|chatgpt|claude|gemini|required to|subject to|constrained|an? (?:ai|assistant|language model))` +
 			`|from now on,?\s+(?:you\s+(?:are|must|shall|have no|will (?:act|respond|answer|reply|always|never|ignore|obey|only|pretend|be))|always|never|ignore|respond|reply|answer)\b` +
 			`|(?:act|behave|respond)\s+as\s+(?:if\s+you\s+(?:are|were|have)\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|dan\b|no\s+(?:restrictions|rules|filters|limits)|(?:an?\s+)?ai\s+(?:without|with no))` +
 			`|pretend\s+(?:that\s+)?(?:you\s+are|you're|to\s+be)\s+(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|evil|dan\b|jailbroken|(?:\w+\s+)?(?:ai|assistant|model)\s+(?:without|with\s+no|that\s+has\s+no)|not\s+bound|free\s+of)` +
 			`|(?:enable|enter|activate|switch\s+to|you are in|you're in|now in)\s+(?:developer|dan|god|jailbreak|unrestricted|unfiltered)\s+mode` +
-			`|\bdo anything now\b`),
+			`|\bdo anything now\b)`),
 	},
 	{
-		name: "injection.new_instructions", back: 24, fwd: 64,
-		anchors: []string{"instruction", "prompt", "directive", "override", "orders"},
-		re: regexp.MustCompile(`\b(?:new|updated|revised|real|actual|hidden|secret|true|override|admin|priority)\s+(?:system\s+)?(?:instructions?|directives?|system prompt|prompt|orders)\s*:` +
+		name: "injection.new_instructions", fwd: 64, start: atAnchor, near: colonOrOverrideSoon,
+		anchors: []string{"new", "updated", "revised", "real", "actual", "hidden", "secret", "true", "override", "admin", "priority", "system", "developer"},
+		re: regexp.MustCompile(`^(?:(?:new|updated|revised|real|actual|hidden|secret|true|override|admin|priority)\s+(?:system\s+)?(?:instructions?|directives?|system prompt|prompt|orders)\s*:` +
 			`|\bsystem\s+(?:prompt|instructions?|override|directive)\s*:` +
-			`|\b(?:admin|developer|system)\s+override\b`),
+			`|\b(?:admin|developer|system)\s+override\b)`),
 	},
 	{
-		name: "injection.prompt_leak", back: 0, fwd: 160,
-		anchors: []string{"reveal", "print", "output", "repeat", "disclose", "leak", "dump", "show me", "tell me", "give me", "what is your system", "what are your instructions"},
-		re: regexp.MustCompile(`(?:reveal|print|output|repeat|disclose|leak|dump|show me|tell me|give me)\s+(?:(?:me|your|the|all|of|back)\s+)*(?:(?:entire|full|whole|complete|original|initial|hidden|secret|exact|verbatim|confidential)\s+)*(?:system\s+prompt|system\s+message|(?:initial|original|hidden|secret|confidential)\s+(?:instructions|prompt)|instructions\s+(?:above|you\s+were\s+given))` +
+		name: "injection.prompt_leak", fwd: 160, start: atAnchor, near: wordStart,
+		anchors: []string{"reveal", "print", "output", "repeat", "disclose", "leak", "dump", "show me", "tell me", "give me", "what is your", "what are your"},
+		re: regexp.MustCompile(`^(?:(?:reveal|print|output|repeat|disclose|leak|dump|show me|tell me|give me)\s+(?:(?:me|your|the|all|of|back)\s+)*(?:(?:entire|full|whole|complete|original|initial|hidden|secret|exact|verbatim|confidential)\s+)*(?:system\s+prompt|system\s+message|(?:initial|original|hidden|secret|confidential)\s+(?:instructions|prompt)|instructions\s+(?:above|you\s+were\s+given))` +
 			`|repeat\s+(?:all\s+)?(?:of\s+)?(?:the\s+)?(?:words|text)\s+above` +
-			`|what\s+(?:is\s+your\s+system\s+prompt|are\s+your\s+(?:initial\s+|original\s+|hidden\s+)?instructions)`),
+			`|what\s+(?:is\s+your\s+system\s+prompt|are\s+your\s+(?:initial\s+|original\s+|hidden\s+)?instructions))`),
 	},
 	{
-		name: "injection.ai_address", back: 40, fwd: 80,
-		anchors: []string{"note to", "message to", "instructions for", "instruction for", "attention", "if you are an", "if you're an", "reading this"},
-		re: regexp.MustCompile(`\b(?:note|message|instructions?|attention|notice|important)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language model|assistant|agent|chatbot|model|gpt|claude|gemini)s?(?:\s+(?:agents?|assistants?|models?|systems?|tools?))?\b\s*[:,!.-]` +
+		name: "injection.ai_address", fwd: 80, start: atAnchor, near: aiAddressNear,
+		anchors: []string{"note ", "message ", "instruction", "attention", "notice ", "important ", "if you are", "if you're", "ai", "llm", "gpt"},
+		re: regexp.MustCompile(`^(?:(?:note|message|instructions?|attention|notice|important)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language model|assistant|agent|chatbot|model|gpt|claude|gemini)s?(?:\s+(?:agents?|assistants?|models?|systems?|tools?))?\b\s*[:,!.-]` +
 			`|\battention,?\s+` + injAIRef + `s?\b\s*[:,!]` +
 			`|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language model|ai assistant|ai agent|automated agent|assistant|bot)\b` +
 			`|\bif\s+you're\s+an?\s+(?:ai|llm|language model|ai assistant|ai agent|automated agent|bot)\b` +
-			`|\b(?:ai|llm|gpt)s?\s+(?:agents?|assistants?|models?)?\s*reading\s+this\b`),
+			`|\b(?:ai|llm|gpt)s?\s+(?:agents?|assistants?|models?)?\s*reading\s+this\b)`),
 	},
 	{
-		name: "injection.override_i18n", back: 40, fwd: 160,
+		name: "injection.override_i18n", fwd: 160, start: atAnchor,
 		anchors: []string{
-			"ignor", "oubli", "tenez pas compte", "tiens pas compte", "maintenant", "nouvelles instructions", // fr
-			"vergiss", "vergessen", "missacht", "du bist jetzt", "sie sind jetzt", "neue anweisungen", "ab jetzt", // de
-			"olvid", "caso omiso", "ahora eres", "nuevas instrucciones", "a partir de ahora", // es
-			"dimentic", "nuove istruzioni", "esque", "desconsider", "novas instru", // it, pt
-			"гнориру", "забуд", "нструкци", // ru
-			"忽略", "无视", "忽视", "不要理会", "不要遵守", "忘记", "忘掉", "你现在是", "指令", "系统提示", // zh
-			"無視", "무시", // ja, ko
+			"ignore", "oublie", "ne tiens", "ne tenez", "tu es", "vous êtes", "vous etes", "nouvelles", "vraies", "à partir", "À partir", // fr
+			"ignorier", "vergiss", "vergessen", "missacht", "du bist", "sie sind", "neue", "ab jetzt", // de
+			"ignora", "olvid", "haz caso", "ahora eres", "nuevas", "a partir", // es
+			"dimentic", "nuove", "esque", "desconsider", "novas", // it, pt
+			"игнориру", "Игнориру", "забуд", "Забуд", "новые", "Новые", // ru
+			"忽略", "无视", "忽视", "不要理会", "不要遵守", "忘记", "忘掉", "你现在是", "新", "系统提示", // zh
+			"以前の", "前の", "上記の", "これまでの", "先の", "指示を無視", "이전", "위의", "앞의", // ja, ko
 		},
-		re: regexp.MustCompile(`(?i)` +
+		re: regexp.MustCompile(`(?i)^(?:` +
 			// French
 			`(?:ignore[rz]?|oublie[rz]?|ne\s+(?:tiens|tenez)\s+pas\s+compte)\s+(?:de\s+|des\s+|d')?(?:toutes\s+|tous\s+)?(?:les\s+|tes\s+|vos\s+|ces\s+)?(?:instructions|consignes|directives|règles|ordres)` +
 			`|(?:tu es|vous êtes|vous etes)\s+maintenant\s+(?:un\s+|une\s+)?(?:ia\b|assistant|modèle|dan\b|sans\s+(?:restrictions?|limites?|filtres?)|libre)` +
@@ -93,30 +99,29 @@ var injectionRules = []*rule{
 			// Russian
 			`|(?:игнорируй|игнорируйте|забудь|забудьте)\s+(?:все\s+)?(?:предыдущие\s+|прошлые\s+|свои\s+)?(?:инструкции|указания|правила)|новые\s+инструкции\s*:` +
 			// Chinese, Japanese, Korean
-			`|(?:忽略|无视|忽视|不要理会|不要遵守|忘记|忘掉)掉?你?(?:之前|以上|前面|上面|先前|上述|所有|全部|此前|原来|原有)的?(?:所有|全部)?的?(?:指令|指示|说明|提示|规则|要求|命令|设定)` +
+			`|(?:忽略|无视|忽视|不要理会|不要遵守|忘记|忘掉)[^。，,.！!？?\n]{0,8}?(?:之前|以上|前面|上面|先前|上述|所有|全部|此前|原来|原有)[^。，,.！!？?\n]{0,8}?(?:指令|指示|说明|提示|规则|要求|命令|设定)` +
 			`|你现在是(?:一个)?(?:dan|没有(?:任何)?限制|不受(?:任何)?(?:限制|约束)|无限制|无约束)` +
 			`|新的?指令\s*[:：]|系统提示\s*[:：]` +
 			`|(?:以前|前|上記|これまで|先)の(?:すべての)?(?:指示|命令|指令|ルール)を(?:すべて)?無視|指示を無視` +
-			`|(?:이전|위의|앞의)\s*(?:모든\s*)?(?:지시|지침|명령)\S*\s*(?:모두\s*|전부\s*)?무시`),
+			`|(?:이전|위의|앞의)\s*(?:모든\s*)?(?:지시|지침|명령)\S*\s*(?:모두\s*|전부\s*)?무시)`),
 	},
 	{
-		name: "injection.role_token", back: 0, fwd: 40,
+		name: "injection.role_token", fwd: 40, start: atAnchor,
 		anchors: []string{"<|", "<<sys", "<</sys", "<start_of_turn", "<end_of_turn"},
-		re:      regexp.MustCompile(`<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|eom_id|end_of_text|fim_\w+)\|>|<</?sys>>|<(?:start|end)_of_turn>`),
+		re:      regexp.MustCompile(`^(?:<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|eom_id|end_of_text|fim_\w+)\|>|<</?sys>>|<(?:start|end)_of_turn>)`),
 	},
 	{
-		name: "injection.role_token", back: 0, fwd: 24, raw: true,
+		name: "injection.role_token", fwd: 24, raw: true, start: atAnchor,
 		anchors: []string{"[SYSTEM", "[INST", "[/INST", "[SYS"},
-		re:      regexp.MustCompile(`\[/?(?:SYSTEM|INST|SYS)(?: (?:MESSAGE|PROMPT|NOTE|OVERRIDE))?\]`),
+		re:      regexp.MustCompile(`^\[/?(?:SYSTEM|INST|SYS)(?: (?:MESSAGE|PROMPT|NOTE|OVERRIDE))?\]`),
 	},
 	{
-		name: "injection.role_spoof", back: 16, fwd: 120,
+		name: "injection.role_spoof", fwd: 160, start: lineStart,
 		anchors: []string{"system", "assistant", "instruction", "[system"},
-		re: regexp.MustCompile(`(?m)^[ \t]*#{1,4}[ \t]*(?:system|instruction|instructions|assistant|system prompt)[ \t]*:` +
-			`|(?m)^[ \t>*_]*system[ \t*_]*:[ \t*_]*(?:you\b|your\b|ignore|new\b|override|from now|the (?:user|assistant|ai)|assistant\b|always\b|never\b|do not|don't|respond|reply|answer|act\b|execute|run\b|send|forward|important|disregard|forget)` +
-			`|(?m)^[ \t>*_]*assistant[ \t*_]*:[ \t]*\S` +
-			`|\[system\s*(?:message|prompt|note|override)\]`),
-		check: atLineStartUnlessBracket,
+		re: regexp.MustCompile(`^(?:[ \t]*#{1,4}[ \t]*(?:system|instruction|instructions|assistant|system prompt)[ \t]*:` +
+			`|[ \t>*_]*system[ \t*_]*:[ \t*_]*(?:you\b|your\b|ignore|new\b|override|from now|the (?:user|assistant|ai)|assistant\b|always\b|never\b|do not|don't|respond|reply|answer|act\b|execute|run\b|send|forward|important|disregard|forget)` +
+			`|[ \t>*_]*assistant[ \t*_]*:[ \t]*\S` +
+			`|\[system\s*(?:message|prompt|note|override)\])`),
 	},
 	{
 		name: "injection.exfil_link", fwd: 2400, start: linkStart,
@@ -124,6 +129,28 @@ var injectionRules = []*rule{
 		re:      regexp.MustCompile(`^(?:(!?)\[[^\]\n]*\]\(\s*<?((?:https?:)?//[^\s)>]+)|<img\b[^>]*?\bsrc\s*=\s*["']?((?:https?:)?//[^\s"'>]+))`),
 		check:   exfilLink,
 	},
+}
+
+// colonOrOverrideSoon accepts a word-start anchor followed within 48 bytes by
+// ":" or "override".
+func colonOrOverrideSoon(hay string, i, j int) bool {
+	if !wordStart(hay, i, j) {
+		return false
+	}
+	w := hay[j:min(len(hay), j+48)]
+	return strings.IndexByte(w, ':') >= 0 || strings.IndexByte(w, 0xEF) >= 0 || strings.Contains(w, "override")
+}
+
+// aiAddressNear accepts a word-start anchor; the short ones ("ai", "llm",
+// "gpt") must also end a word.
+func aiAddressNear(hay string, i, j int) bool {
+	if !wordStart(hay, i, j) {
+		return false
+	}
+	if j-i <= 3 {
+		return !wordCharAt(hay, j) || (hay[j] == 's' && !wordCharAt(hay, j+1))
+	}
+	return true
 }
 
 // linkStart moves a "](" anchor back to its "[" or "![" (at most 200 bytes).
@@ -142,11 +169,21 @@ func linkStart(hay string, i int) int {
 	return j
 }
 
-func atLineStartUnlessBracket(hay string, m []int) bool {
-	if hay[m[0]] == '[' {
-		return true
+// lineStart moves an anchor back to the start of its line when only
+// blanks and markup precede it there; "[system" anchors start in place.
+// A closing HTML tag right before the role also counts as a line start.
+func lineStart(hay string, i int) int {
+	if hay[i] == '[' {
+		return i
 	}
-	return m[0] == 0 || hay[m[0]-1] == '\n'
+	j := i
+	for j > 0 && i-j < 16 && strings.IndexByte(" \t>*_#", hay[j-1]) >= 0 {
+		j--
+	}
+	if j > 0 && hay[j-1] != '\n' && !strings.Contains(hay[j:i], ">") {
+		return -1
+	}
+	return j
 }
 
 // exfilLink accepts an image URL whose query carries data or a template, or

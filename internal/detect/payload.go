@@ -17,10 +17,10 @@ var xssRules = []*rule{
 		check:   notInCodeSpan,
 	},
 	{
-		name: "xss.event_handler", back: 400, fwd: 64,
+		name: "xss.event_handler", fwd: 500, start: tagStart,
 		anchors: []string{"on"},
 		near:    handlerName,
-		re:      regexp.MustCompile(`<[a-z][a-z0-9-]*\b[^<>]*?[\s/"'](on[a-z]{3,24})\s*=\s*([^\s>])`),
+		re:      regexp.MustCompile(`^<[a-z][a-z0-9-]*\b[^<>]*?[\s/"'](on[a-z]{3,24})\s*=\s*([^\s>])`),
 		check:   eventHandler,
 	},
 	{
@@ -74,10 +74,11 @@ func notInCodeSpan(hay string, m []int) bool {
 // (quote-less) injection is found only with a tautology or stacked DROP/DELETE.
 var sqlRules = []*rule{
 	{
-		name: "sql.tautology", back: 24, fwd: 80,
+		name: "sql.tautology", fwd: 120,
 		anchors: []string{"or", "||", "and", "&&"},
 		near:    afterQuoteOrNumber,
-		re: regexp.MustCompile(`(?:['"]|\b\d+|\))\s*\)*\s*(?:\bor\b|\|\||\band\b|&&)\s*\(*\s*` +
+		start:   operandStart,
+		re: regexp.MustCompile(`^(?:['"]|\d+|\))\s*\)*\s*(?:\bor\b|\|\||\band\b|&&)\s*\(*\s*` +
 			`(?:'([^'\n]{0,20})'\s*(?:=|like)\s*'([^'\n&;#()]{0,20})` +
 			`|"([^"\n]{0,20})"\s*(?:=|like)\s*"([^"\n&;#()]{0,20})` +
 			`|([a-z0-9_]{1,20})\s*(?:=|like)\s*([a-z0-9_]{1,20})\b` +
@@ -108,6 +109,12 @@ var sqlRules = []*rule{
 		anchors: []string{"'--", "' --", "'#", "' #", "'/*", "' /*", "'-- ", "');--", "'); --", "';--", "'; --"},
 		re:      regexp.MustCompile(`(?:^|[\s=:(,])([a-z0-9_@.]+)'\s*\)*\s*;?\s*(?:--|#|/\*)`),
 		check:   commentBreak,
+	},
+	{
+		name: "sql.order_by", fwd: 48, start: operandStart,
+		anchors: []string{"order by"},
+		re:      regexp.MustCompile(`^['"]\s*\)*\s*order\s+by\s+\d+\s*(?:--|#|/\*|;|%23)`),
+		check:   quoteBreakAt(0),
 	},
 	{
 		name: "sql.error_based", back: 24, fwd: 64,
@@ -146,11 +153,16 @@ func quoteBreakAt(_ int) func(string, []int) bool {
 	}
 }
 
+const maxLine = 512
+
 // oddQuote reports whether the quote at i is the odd-numbered one of its
 // kind on its line.
 func oddQuote(hay string, i int) bool {
 	q := hay[i]
-	ls := strings.LastIndexByte(hay[:i], '\n') + 1
+	// Lines longer than maxLine count from maxLine bytes back, which keeps
+	// the check constant-time on text without newlines.
+	lo := max(0, i-maxLine)
+	ls := lo + strings.LastIndexByte(hay[lo:i], '\n') + 1
 	return strings.Count(hay[ls:i], string(q))%2 == 0
 }
 
@@ -250,9 +262,9 @@ func commentBreak(hay string, m []int) bool {
 // is not a finding, and "curl … | sh" install one-liners are (by design).
 var shellRules = []*rule{
 	{
-		name: "shell.rm_root", back: 16, fwd: 100,
+		name: "shell.rm_root", fwd: 100, start: atAnchor, near: wordStart,
 		anchors: []string{"rm "},
-		re:      regexp.MustCompile(`\brm\s+(?:-[a-z-]+\s+)*-[a-z]*[rf][a-z]*\s+(?:-[a-z-]+\s+)*(?:/|/\*|~/?|\*|\$home|\$\{home\}|/(?:etc|usr|var|bin|boot|home|root|lib|sbin|opt|srv|sys)/?\*?|\.\*?|--no-preserve-root)(?:\s|$|[;&|'"\x60)])`),
+		re:      regexp.MustCompile(`^rm\s+(?:-[a-z-]+\s+)*-[a-z]*[rf][a-z]*\s+(?:-[a-z-]+\s+)*(?:/|/\*|~/?|\*|\$home|\$\{home\}|/(?:etc|usr|var|bin|boot|home|root|lib|sbin|opt|srv|sys)/?\*?|\.\*?|--no-preserve-root)(?:\s|$|[;&|'"\x60)])`),
 	},
 	{
 		name: "shell.quote_break", back: 4, fwd: 120,
@@ -260,16 +272,23 @@ var shellRules = []*rule{
 		re:      regexp.MustCompile(`['"\x60]\s*(?:;|\|\|?|&&?)\s*(?:(?:sudo|/bin/|/usr/bin/)\s*)?(?:rm\s+-|curl\s|wget\s|nc\s|ncat\s|netcat\s|bash\b|sh\s|/bin/sh|python[23]?\s+-c|perl\s+-e|php\s+-r|cat\s+/etc/|chmod\s|id\b|whoami\b|uname\b|ping\s+-c|sleep\s+\d|echo\s+\w+\s*[>|]|mkfifo|telnet\s|powershell|cmd(?:\.exe)?\s+/c|ls\s+-la?\s+/|env\b|printenv\b)`),
 	},
 	{
-		name: "shell.subst", back: 2, fwd: 100,
+		name: "shell.subst", fwd: 100, start: oneBefore,
 		anchors: []string{"$(", "`"},
 		near:    substNear,
-		re:      regexp.MustCompile(`\$\(\s*(?:curl|wget|nc|ncat|rm\s+-|cat\s+/etc/(?:passwd|shadow)|bash\s+-i|sh\s+-i|base64\s+-d|python[23]?\s+-c|perl\s+-e)\b|[\w'";|&]\$\(\s*(?:whoami|id|uname(?:\s+-a)?)\s*\)|[\w'";|&=]\x60\s*(?:curl|wget|nc|ncat|rm\s+-|cat\s+/etc/(?:passwd|shadow)|whoami|id|uname(?:\s+-a)?|bash\s+-i)\b[^\x60\n]*\x60`),
+		re:      regexp.MustCompile(`^(?:(?s:.)?\$\(\s*(?:curl|wget|nc|ncat|rm\s+-|cat\s+/etc/(?:passwd|shadow)|bash\s+-i|sh\s+-i|base64\s+-d|python[23]?\s+-c|perl\s+-e)\b|[\w'";|&]\$\(\s*(?:whoami|id|uname(?:\s+-a)?)\s*\)|[\w'";|&=]\x60\s*(?:curl|wget|nc|ncat|rm\s+-|cat\s+/etc/(?:passwd|shadow)|whoami|id|uname(?:\s+-a)?|bash\s+-i)\b[^\x60\n]*\x60)`),
 	},
 	{
-		name: "shell.pipe_exec", back: 300, fwd: 40,
-		anchors: []string{"|", "iex"},
-		near:    followedBy("sh", "bash", "zsh", "ksh", "dash", "fish", "/bin/", "/usr/bin/", "python", "perl", "ruby", "php", "node", "new-object", "(new-object", "iwr", "invoke-webrequest", "irm"),
-		re:      regexp.MustCompile(`(?:^|\n)\s*(?:\||;|&&)\s*(?:ba|z)?sh\s+-c\b|\b(?:curl|wget|fetch)\b[^|\n;]+\|\s*(?:sudo\s+(?:-[a-z]+\s+)*)?(?:/bin/|/usr/bin/(?:env\s+)?)?(?:ba|z|k|da|fi)?sh\b|\bbase64\s+(?:-d|--decode)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|\becho\s+[a-z0-9+/=]{16,}\s*\|\s*base64\s+(?:-d|--decode)\s*\|\s*(?:ba)?sh\b|\b(?:curl|wget)\b[^|\n;]+\|\s*(?:python[23]?|perl|ruby|php|node)\b|\biex\s*\(\s*(?:new-object\s+(?:system\.)?net\.webclient|\(new-object|iwr|invoke-webrequest|irm)`),
+		name: "shell.pipe_exec", fwd: 400, start: segmentStart,
+		anchors: []string{"|"},
+		near:    followedBy("sh", "bash", "zsh", "ksh", "dash", "fish", "/bin/", "/usr/bin/", "python", "perl", "ruby", "php", "node"),
+		re: regexp.MustCompile(`^(?:\s*(?:\||;|&&)\s*(?:ba|z)?sh\s+-c\b` +
+			`|[^|\n;]*?\b(?:curl|wget|fetch)\b[^|\n;]*\|\s*(?:sudo\s+(?:-[a-z]+\s+)*)?(?:/bin/|/usr/bin/(?:env\s+)?)?(?:(?:ba|z|k|da|fi)?sh|python[23]?|perl|ruby|php|node)\b` +
+			`|[^|\n;]*?\bbase64\s+(?:-d|--decode)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b)`),
+	},
+	{
+		name: "shell.pipe_exec", fwd: 80, start: atAnchor,
+		anchors: []string{"iex"},
+		re:      regexp.MustCompile(`^iex\s*\(\s*(?:new-object\s+(?:system\.)?net\.webclient|\(new-object|iwr|invoke-webrequest|irm)`),
 	},
 	{
 		name: "shell.download_exec", back: 4, fwd: 300,
@@ -345,4 +364,50 @@ func reverseShellNear(hay string, i, j int) bool {
 		return wordStart(hay, i, j)
 	}
 	return true
+}
+
+// tagStart moves an anchor back to the "<" that opens its tag (at most 400
+// bytes back).
+func tagStart(hay string, i int) int {
+	lo := max(0, i-400)
+	j := strings.LastIndexByte(hay[lo:i], '<')
+	if j < 0 || strings.IndexByte(hay[lo+j:i], '>') >= 0 {
+		return -1
+	}
+	return lo + j
+}
+
+// operandStart moves an "or"/"and" anchor back over spaces and parens to the
+// quote or number before it.
+func operandStart(hay string, i int) int {
+	j := i
+	for j > 0 && i-j < 16 && (hay[j-1] == ' ' || hay[j-1] == '\t' || hay[j-1] == ')') {
+		j--
+	}
+	if j == 0 {
+		return -1
+	}
+	if hay[j-1] == '\'' || hay[j-1] == '"' {
+		return j - 1
+	}
+	k := j
+	for k > 0 && j-k < 20 && isDigit(hay[k-1]) {
+		k--
+	}
+	if k == j || (k > 0 && wordCharAt(hay, k-1)) {
+		return -1
+	}
+	return k
+}
+
+func oneBefore(_ string, i int) int { return max(0, i-1) }
+
+// segmentStart moves a "|" anchor back to the start of its pipeline segment
+// (after the previous |, ;, & or newline, at most 300 bytes back).
+func segmentStart(hay string, i int) int {
+	j := i
+	for j > 0 && i-j < 300 && strings.IndexByte("|;&\n", hay[j-1]) < 0 {
+		j--
+	}
+	return j
 }

@@ -20,6 +20,7 @@ var refusalRe = regexp.MustCompile(`^(?:` +
 	`|\bi\s+(?:must|have to|will have to|need to)\s+(?:respectfully\s+|politely\s+)?(?:decline|refuse)` +
 	`|\bas an ai(?: language model| assistant| model| developed by \w+)?,?\s+i\s+(?:can` + apos + `?t|cannot|don` + apos + `t|do not|am not|am unable|` + apos + `m not|` + apos + `m unable|won` + apos + `t|must not|must decline)` +
 	`|\b(?:that|this)(?:` + apos + `s| is)\s+not\s+something\s+i\s+(?:can|will|am able to|` + apos + `m able to)` +
+	`|\b(?:that|this)\s+(?:isn` + apos + `t|is not)\s+something\s+i\s+(?:can|will|am able to|` + apos + `m able to)` +
 	`|\b(?:sorry|apologies|i apologi[sz]e|unfortunately),?\s+(?:but\s+)?(?:i|that|this)\s+(?:can` + apos + `?t|cannot|won` + apos + `t|is not something|isn` + apos + `t something|is against|goes against|violates)` +
 	`|\bi` + apos + `m\s+(?:sorry|afraid),?\s+(?:but\s+)?i\s+(?:can` + apos + `?t|cannot|won` + apos + `t|am unable|` + apos + `m unable|am not able|` + apos + `m not able)` +
 	`|\b(?:against|violates?|outside(?: of)?)\s+my\s+(?:ethical\s+)?(?:guidelines|policies|programming|content policy|usage policy)` +
@@ -75,7 +76,8 @@ func refusal(s scan) (int, int, bool) {
 	}
 	head := low[:limit]
 	best, bestEnd := -1, -1
-	for _, i := range s.occurrences(refusalRule) {
+	for _, x := range s.occurrences(refusalRule) {
+		i := x.start
 		if i < start {
 			continue
 		}

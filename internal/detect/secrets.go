@@ -13,54 +13,59 @@ import (
 // documented AWS example keys (…EXAMPLE) are skipped.
 var secretRules = []*rule{
 	{
-		name: "secrets.aws_access_key", raw: true, fwd: 20,
+		name: "secrets.aws_access_key", raw: true, fwd: 21, start: atAnchor, near: wordStart,
 		anchors: []string{"AKIA", "ASIA", "ABIA", "ACCA"},
-		re:      regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
-		check:   func(hay string, m []int) bool { return !strings.HasSuffix(hay[m[0]:m[1]], "EXAMPLE") },
+		re:      regexp.MustCompile(`^(?:\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b)`),
+		check: func(hay string, m []int) bool {
+			return !strings.HasSuffix(hay[m[0]:m[1]], "EXAMPLE") && notPlaceholder(hay, m)
+		},
 	},
 	{
-		name: "secrets.github_token", raw: true, fwd: 100,
+		name: "secrets.github_token", raw: true, fwd: 100, start: atAnchor, near: wordStart,
 		anchors: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
-		re:      regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b`),
+		re:      regexp.MustCompile(`^(?:\bgh[pousr]_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b)`),
+		check:   notPlaceholder,
 	},
 	{
-		name: "secrets.slack_token", raw: true, fwd: 120,
+		name: "secrets.slack_token", raw: true, fwd: 120, start: atAnchor,
 		anchors: []string{"xox", "xapp-", "hooks.slack.com/services/"},
-		re:      regexp.MustCompile(`\bxox[abposr]-[0-9A-Za-z-]{10,}|\bxapp-\d-[0-9A-Za-z-]{10,}|hooks\.slack\.com/services/T[0-9A-Z]{6,}/B[0-9A-Z]{6,}/[0-9A-Za-z]{16,}`),
+		re:      regexp.MustCompile(`^(?:\bxox[abposr]-[0-9A-Za-z-]{10,}|\bxapp-\d-[0-9A-Za-z-]{10,}|hooks\.slack\.com/services/T[0-9A-Z]{6,}/B[0-9A-Z]{6,}/[0-9A-Za-z]{16,})`),
+		check:   notPlaceholder,
 	},
 	{
-		name: "secrets.stripe_key", raw: true, fwd: 120,
+		name: "secrets.stripe_key", raw: true, fwd: 120, start: atAnchor, near: wordStart,
 		anchors: []string{"sk_live_", "rk_live_"},
-		re:      regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{20,}\b`),
+		re:      regexp.MustCompile(`^(?:\b[rs]k_live_[0-9A-Za-z]{20,}\b)`),
+		check:   notPlaceholder,
 	},
 	{
-		name: "secrets.google_api_key", raw: true, fwd: 40,
+		name: "secrets.google_api_key", raw: true, fwd: 40, start: atAnchor, near: wordStart,
 		anchors: []string{"AIza"},
-		re:      regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}(?:[^0-9A-Za-z_-]|$)`),
-		check:   trimTrailing,
+		re:      regexp.MustCompile(`^(?:\bAIza[0-9A-Za-z_-]{35}(?:[^0-9A-Za-z_-]|$))`),
+		check:   func(hay string, m []int) bool { return trimTrailing(hay, m) && notPlaceholder(hay, m) },
 	},
 	{
-		name: "secrets.openai_key", raw: true, fwd: 220,
+		name: "secrets.openai_key", raw: true, fwd: 220, start: atAnchor, near: wordStart,
 		anchors: []string{"sk-"},
-		re:      regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}`),
-		check:   mixedToken(32),
+		re:      regexp.MustCompile(`^(?:\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,})`),
+		check:   func(hay string, m []int) bool { return mixedToken(32)(hay, m) && notPlaceholder(hay, m) },
 	},
 	{
-		name: "secrets.private_key", raw: true, fwd: 200,
+		name: "secrets.private_key", raw: true, fwd: 400, start: atAnchor,
 		anchors: []string{"-----BEGIN "},
-		re:      regexp.MustCompile(`-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----\s*(?:[A-Za-z-]+: [^\n]*\n\s*)*[A-Za-z0-9+/=]{40,}`),
+		re:      regexp.MustCompile(`^(?:-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----\s*(?:[A-Za-z-]+: [^\n]*\n\s*)*[A-Za-z0-9+/=]{40,})`),
 	},
 	{
-		name: "secrets.jwt", raw: true, fwd: 4096,
+		name: "secrets.jwt", raw: true, fwd: 2048, start: atAnchor, near: wordStart,
 		anchors: []string{"eyJ"},
-		re:      regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`),
+		re:      regexp.MustCompile(`^(?:\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)`),
 		check:   jwtHeader,
 	},
 	{
-		name: "secrets.probity_key", raw: true, fwd: 50,
+		name: "secrets.probity_key", raw: true, fwd: 50, start: atAnchor, near: wordStart,
 		anchors: []string{"pb_"},
-		re:      regexp.MustCompile(`\bpb_[A-Za-z0-9_-]{43}(?:[^A-Za-z0-9_-]|$)`),
-		check:   trimTrailing,
+		re:      regexp.MustCompile(`^(?:\bpb_[A-Za-z0-9_-]{43}(?:[^A-Za-z0-9_-]|$))`),
+		check:   func(hay string, m []int) bool { return trimTrailing(hay, m) && notPlaceholder(hay, m) },
 	},
 	{
 		name: "secrets.assignment", fwd: 240, raw: true, start: identStart, near: assigned,
@@ -85,6 +90,16 @@ func assigned(hay string, _, j int) bool {
 		j++
 	}
 	return j < len(hay) && (hay[j] == ':' || hay[j] == '=')
+}
+
+// notPlaceholder rejects tokens such as ghp_xxxx… whose body has under
+// 2.5 bits of entropy per byte; random tokens have 4 or more.
+func notPlaceholder(hay string, m []int) bool {
+	t := hay[m[0]:m[1]]
+	if i := strings.LastIndexAny(t, "_-"); i >= 0 && len(t)-i > 16 {
+		t = t[i+1:]
+	}
+	return entropy(t) >= 2.5
 }
 
 // trimTrailing drops the one delimiter byte a rule matched to assert the

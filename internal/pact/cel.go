@@ -135,7 +135,7 @@ func (d *decoder) expr(n *yaml.Node, field string) (string, *condition) {
 			return src, nil
 		}
 		if est.Max > c.lim.cost {
-			d.errorf(n, field, "estimated worst-case cost %d exceeds the limit %d (avoid nested comprehensions over arguments)", est.Max, c.lim.cost)
+			d.errorf(n, field, "estimated worst-case cost %d exceeds the limit %d (avoid nested comprehensions and string functions inside comprehensions over arguments)", est.Max, c.lim.cost)
 			return src, nil
 		}
 	} else {
@@ -163,8 +163,29 @@ func (sizeBound) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 	return &checker.SizeEstimate{Min: 0, Max: MaxItems}
 }
 
-func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
-	return nil
+// stringFuncs are the string functions whose cost grows with the string.
+var stringFuncs = map[string]bool{
+	"contains": true, "startsWith": true, "endsWith": true, "matches": true, "charAt": true, "indexOf": true,
+	"lastIndexOf": true, "lowerAscii": true, "upperAscii": true, "replace": true, "split": true, "substring": true,
+	"trim": true, "reverse": true, "format": true, "join": true, "quote": true,
+}
+
+// EstimateCallCost prices a string function on a dynamic value (args.body,
+// event.content) as if the value were a string as long as a record allows:
+// the checker would otherwise size it like a list, at MaxItems.
+func (sizeBound) EstimateCallCost(fn, _ string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if !stringFuncs[fn] {
+		return nil
+	}
+	dyn := target != nil && (*target).Type().IsExactType(cel.DynType)
+	for _, a := range args {
+		dyn = dyn || a.Type().IsExactType(cel.DynType)
+	}
+	if !dyn {
+		return nil
+	}
+	const perByte = 10 // cel-go charges 0.1 per byte traversed
+	return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: record.MaxContentLen / perByte}}
 }
 
 var errNotBool = errors.New("condition did not yield a boolean")

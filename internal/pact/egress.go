@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // domainPattern is an egressDomains entry: a host name ("example.com",
@@ -214,10 +215,11 @@ func (w *walker) scan(s string) {
 		for end < len(s) && !strings.ContainsRune("/?#\\ \t\r\n\"'<>()[]{}", rune(s[end])) {
 			end++
 		}
-		if h := hostOf(s[k:end]); h != "" && (j == 0 || s[j-1] == ':' || isSpace(s[j-1])) {
-			if validHost(h) || net.ParseIP(h) != nil {
-				w.add(h, "url")
-			}
+		// Any host after a scheme or at a word start counts, even one that
+		// is not a valid DNS name (exämple.com, my_host.example): it is
+		// still a destination, and skipping it would let it through.
+		if h := hostOf(s[k:end]); h != "" && (j == 0 || isSpace(s[j-1]) || hasScheme(s[:j])) {
+			w.add(h, "url")
 		}
 		i = end
 		if end == k {
@@ -251,11 +253,11 @@ func (w *walker) scan(s string) {
 		}
 		j += i
 		end := j + 1
-		for end < len(s) && hostByte(s[end]) {
+		for end < len(s) && (hostByte(s[end]) || s[end] == '_' || s[end] >= utf8.RuneSelf) {
 			end++
 		}
-		dom := strings.TrimSuffix(s[j+1:end], ".")
-		if j > 0 && localByte(s[j-1]) && strings.Contains(dom, ".") && validHost(dom) {
+		dom := strings.Trim(s[j+1:end], ".-")
+		if j > 0 && localByte(s[j-1]) && strings.Contains(dom, ".") && (validHost(dom) || !isASCIIHost(dom)) {
 			w.add(dom, "email")
 		}
 		i = end
@@ -280,6 +282,35 @@ func hostOf(authority string) string {
 		authority = authority[:i]
 	}
 	return authority
+}
+
+// hasScheme reports whether s ends with "scheme:", a URL scheme (a letter,
+// then letters, digits, '+', '-' or '.').
+func hasScheme(s string) bool {
+	if !strings.HasSuffix(s, ":") {
+		return false
+	}
+	s = s[:len(s)-1]
+	i := len(s)
+	for i > 0 && (hostByte(s[i-1]) || s[i-1] == '+') {
+		i--
+	}
+	for i < len(s) && !(s[i]|0x20 >= 'a' && s[i]|0x20 <= 'z') {
+		i++ // a scheme starts with a letter
+	}
+	return i < len(s)
+}
+
+// isASCIIHost reports whether s is made only of the bytes of a DNS name; a
+// domain with others (exämple.com, my_host.com) is reported as found rather
+// than dropped.
+func isASCIIHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !hostByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // indexWWW is strings.Index(strings.ToLower(s), "www.") without the copy.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/probity-dev/probity/internal/record"
@@ -26,6 +27,9 @@ func TestDestinations(t *testing.T) {
 		{`{"u":"http://intranet:8080/"}`, []string{"intranet/url/args.u"}},
 		{`{"url":"https://user:pw@evil.example@acme.com/"}`, []string{"acme.com/url/args.url", "evil.example/email/args.url"}},
 		{`not json`, nil},
+		{`{"u":"https://exämple.com/a","v":"https://my_host.acme.com/","m":"bob@exämple.org"}`,
+			[]string{"exämple.org/email/args.m", "exämple.com/url/args.u", "my_host.acme.com/url/args.v"}},
+		{`{"u":"see (https://evil.example) or git+ssh://git.example/repo, not 3://x or a://"}`, []string{"evil.example/url/args.u", "git.example/url/args.u"}},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			v := newVars(&record.Record{Type: record.ToolCall, Tool: &record.Tool{Name: "x", Arguments: json.RawMessage(tc.args)}}, nil)
@@ -68,4 +72,29 @@ func TestDomainPattern(t *testing.T) {
 			t.Errorf("%q: got no error, want one", bad)
 		}
 	}
+}
+
+// FuzzDestinations feeds arbitrary tool arguments to the egress extractor:
+// no panics, at most maxDestinations distinct lowercase hosts.
+func FuzzDestinations(f *testing.F) {
+	for _, s := range []string{
+		`{"url":"https://user:pw@evil.example@acme.com:8443/x?y#z"}`, `"//[::1]:80 www.a.example mailto:x@y.example"`,
+		`{"a":[{"b":"http://"},{"c":"@."},"x@-.com","https://[","git+ssh://ä.example"]}`, `"1.2.3.4"`, `"report.pdf"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, args []byte) {
+		v := newVars(&record.Record{Type: record.ToolCall, Tool: &record.Tool{Name: "x", Arguments: args}}, nil)
+		ds := v.destinations()
+		if len(ds) > maxDestinations {
+			t.Fatalf("got %d destinations, want at most %d", len(ds), maxDestinations)
+		}
+		seen := map[string]bool{}
+		for _, d := range ds {
+			if d.host == "" || seen[d.host] || d.host != strings.ToLower(d.host) {
+				t.Fatalf("bad or repeated host %q in %v", d.host, ds)
+			}
+			seen[d.host] = true
+		}
+	})
 }

@@ -169,6 +169,8 @@ func TestCompileCost(t *testing.T) {
 	}{
 		{"args.amount <= 100", true},
 		{"args.items.exists(i, i.amount > 100)", true},
+		{"args.body.lowerAscii().contains('refund') && args.to.endsWith('@acme.com')", true},
+		{"args.items.exists(i, args.body.contains(i))", false},
 		{"args.to.endsWith('@acme.com') && session.count < 50", true},
 		{"args.items.all(a, args.items.all(b, a != b))", false},
 		{"args.items.map(a, args.items.map(b, [a, b])).size() > 0", false},
