@@ -325,6 +325,11 @@ func recordOf(row store.RecordRow) (storedRecord, error) {
 	return storedRecord{leaf.Record, row.LedgerIndex}, nil
 }
 
+// maxPageBytes bounds the records (or ledger entries) one answer carries,
+// so that a page of the largest records does not take gigabytes: a page
+// ends early, with a cursor, once it holds this many bytes.
+const maxPageBytes = 4 << 20
+
 // Record times lie between 2000 and 9999 (record.Validate), and so do the
 // times in a records cursor, in Unix microseconds.
 var (
@@ -372,6 +377,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) er
 		f.AfterTime, f.AfterIndex = time.UnixMicro(us).UTC(), n
 	}
 	f.Limit = p.Limit + 1
+	f.MaxBytes = maxPageBytes
 	var rows []store.RecordRow
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
 		if _, err := tx.GetAgent(r.Context(), c.org, id); err != nil {
@@ -383,13 +389,22 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
+	// A page ends at the limit, or where the store stopped at maxPageBytes;
+	// either way a cursor says where to go on.
+	n, size := len(rows), 0
+	for _, row := range rows {
+		size += len(row.Entry)
+	}
+	more := size >= maxPageBytes
+	if n > p.Limit {
+		n, more = p.Limit, true
+	}
 	out := list[storedRecord]{Items: []storedRecord{}}
-	for i, row := range rows {
-		if i == p.Limit {
-			last := rows[i-1]
-			out.NextCursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d/%d", last.Time.UnixMicro(), last.LedgerIndex))
-			break
-		}
+	if more {
+		last := rows[n-1]
+		out.NextCursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d/%d", last.Time.UnixMicro(), last.LedgerIndex))
+	}
+	for _, row := range rows[:n] {
 		rec, err := recordOf(row)
 		if err != nil {
 			return err

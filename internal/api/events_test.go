@@ -244,3 +244,43 @@ func TestBadFiltersOnBothStores(t *testing.T) {
 }
 
 func cursorOf(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestPagesAreBoundedByBytes stores records of 200 KB: a page ends at about
+// 4 MiB with a cursor, and following the cursors still yields every record.
+func TestPagesAreBoundedByBytes(t *testing.T) {
+	f := newFixture(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	big := strings.Repeat("x", 200<<10)
+	var evs []string
+	for i := range 30 {
+		evs = append(evs, event(fmt.Sprintf("big-%02d", i), f.agentID, "model_output", at.Add(time.Duration(i)*time.Second), `"content":"`+big+`"`))
+	}
+	f.must(200, "POST", "/v1/events", f.ingest, batch(evs...))
+	seen, pages, cursor := 0, 0, ""
+	for {
+		path := "/v1/agents/" + f.agentID + "/records?limit=1000"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := f.do("GET", path, f.read, nil)
+		if len(r.body) > 5<<20 {
+			t.Fatalf("a page of %d bytes, want at most about 4 MiB", len(r.body))
+		}
+		page := r.json(t)
+		seen += len(page["items"].([]any))
+		pages++
+		next, _ := page["nextCursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if seen != 30 || pages < 2 {
+		t.Errorf("got %d records in %d pages, want 30 in several", seen, pages)
+	}
+	var rng struct{ Entries []json.RawMessage }
+	json.Unmarshal(f.must200raw("GET", "/v1/ledger/entries?from=0&limit=1000", f.read), &rng)
+	if n := len(rng.Entries); n == 0 || n >= 30 {
+		t.Errorf("a range of large entries: got %d, want it cut short of 30 by size", n)
+	}
+}

@@ -186,12 +186,28 @@ func (s *Server) getEntries(w http.ResponseWriter, r *http.Request, c *call) err
 		if from > size {
 			return probity.Invalid("from", "the ledger has only %d entries", size)
 		}
+		// Read in small chunks and stop at maxPageBytes: the client asks
+		// again from where the answer ends.
 		want := int(min(limit, size-from))
-		entries, err = tx.LedgerEntries(r.Context(), c.org, from, want)
-		if err == nil && len(entries) != want {
-			err = fmt.Errorf("%w: entry %d is missing", store.ErrLedgerDamaged, from+int64(len(entries)))
+		total := 0
+		for len(entries) < want && (len(entries) == 0 || total < maxPageBytes) {
+			n := min(16, want-len(entries))
+			next := from + int64(len(entries))
+			chunk, err := tx.LedgerEntries(r.Context(), c.org, next, n)
+			if err != nil {
+				return err
+			}
+			if len(chunk) != n {
+				return fmt.Errorf("%w: entry %d is missing", store.ErrLedgerDamaged, next+int64(len(chunk)))
+			}
+			for _, e := range chunk {
+				entries = append(entries, e)
+				if total += len(e); total >= maxPageBytes {
+					break
+				}
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return err

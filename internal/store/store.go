@@ -137,6 +137,9 @@ type RecordFilter struct {
 	AfterTime  time.Time
 	AfterIndex int64
 	Limit      int
+	// MaxBytes stops the list once its entries reach this many bytes (the
+	// row that crosses it is the last); zero means no bound.
+	MaxBytes int
 }
 
 // Migration is one embedded schema change, applied once, in version order.

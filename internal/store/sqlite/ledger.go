@@ -241,12 +241,16 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	}
 	defer rows.Close()
 	var out []store.RecordRow
+	size := 0
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, classify(err, "listing records")
 		}
 		out = append(out, r)
+		if size += len(r.Entry); f.MaxBytes > 0 && size >= f.MaxBytes {
+			break
+		}
 	}
 	return out, classify(rows.Err(), "listing records")
 }
