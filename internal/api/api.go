@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,7 @@ type Server struct {
 	routes  []route
 	mux     *http.ServeMux
 	signers signers
+	active  sync.WaitGroup // handlers running, for Drain
 }
 
 // Options are a Server's dependencies.
@@ -139,6 +141,19 @@ type call struct {
 // actor names the caller in the audit log.
 func (c *call) actor() string { return c.key.ID }
 
+// Drain waits until no handler runs, or ctx is done. After an HTTP server
+// is closed its handlers may still be running; the store must outlive them.
+func (s *Server) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("handlers still running: %w", ctx.Err())
+	}
+}
+
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler { return s.mux }
 
@@ -179,6 +194,8 @@ func (s *Server) wrap(rt route) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		s.metrics.inFlight.Inc()
+		s.active.Add(1)
+		defer s.active.Done()
 		defer s.metrics.inFlight.Dec()
 		defer func() {
 			if p := recover(); p != nil {

@@ -44,6 +44,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
+	w.Header().Set("Cache-Control", "no-store") // the one answer with a secret
 	writeJSON(w, http.StatusCreated, createdKey{k, secret})
 	return nil
 }

@@ -148,6 +148,7 @@ type Server struct {
 	done  chan error
 
 	stopSigner func() // stops the background checkpoint signer and waits
+	api        *api.Server
 }
 
 // Start opens the store, bootstraps an empty one (printing the first admin
@@ -195,6 +196,7 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	if err != nil {
 		return nil, err
 	}
+	s.api = apiServer
 	s.http = &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -259,6 +261,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		s.log.Warn("shutdown: in-flight requests cut short", "err", err)
 		s.http.Close()
+		// Closing connections does not stop handlers: let them end (their
+		// requests are canceled) before the store closes under them.
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if derr := s.api.Drain(dctx); derr != nil {
+			s.log.Error("shutdown: closing the store under running handlers", "err", derr)
+		}
+		cancel()
 	}
 	return errors.Join(err, s.closeStore())
 }

@@ -44,6 +44,9 @@ func CreateOrg(ctx context.Context, s store.Store, id string) (string, error) {
 
 // CreateKey makes an API key in org and returns its secret and stored form.
 func CreateKey(ctx context.Context, s store.Store, org, name string, scopes []probity.Scope) (string, probity.APIKey, error) {
+	if err := probity.CheckText("name", name, 200); err != nil {
+		return "", probity.APIKey{}, err
+	}
 	var secret string
 	var k probity.APIKey
 	err := s.Update(ctx, func(tx store.Tx) error {
