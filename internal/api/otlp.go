@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -22,8 +26,34 @@ import (
 )
 
 // maxOTLPDecompressed bounds a gzip body once inflated, so that a small
-// compressed body cannot expand without limit.
-const maxOTLPDecompressed = 64 << 20
+// compressed body cannot expand without limit. otlp.Decode bounds what the
+// inflated bytes decode to.
+const maxOTLPDecompressed = 16 << 20
+
+// otlpDecodes holds a slot for each OTLP export being inflated, decoded and
+// mapped, the steps whose memory grows with the export: at most two per CPU
+// at once. A request that finds them all taken waits for one as long as its
+// context lives, rather than being told 503: each step is bounded
+// (maxOTLPDecompressed, otlp.MaxElements, otlp.MaxSpans), so the wait is
+// short, and an exporter that gives up retries as it would after a 503.
+// The body is read before the slot is taken, so a slow client does not hold
+// one. It is package-level, not a Server field, because only this file may
+// change here; one process runs one server.
+var otlpDecodes = sync.OnceValue(func() chan struct{} {
+	return make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+})
+
+// acquireDecode takes a slot of otlpDecodes, waiting for one until ctx is
+// done; release gives it back.
+func acquireDecode(ctx context.Context) (release func(), err error) {
+	sem := otlpDecodes()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to decode an OTLP export: %w", ctx.Err())
+	}
+}
 
 // postTraces is the OTLP/HTTP traces receiver: protobuf or JSON, optionally
 // gzip. Spans about agents become records (internal/otlp documents how);
@@ -33,6 +63,9 @@ func (s *Server) postTraces(w http.ResponseWriter, r *http.Request, c *call) err
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	asJSON := ct == "application/json"
 	if err := s.traces(w, r, c, ct, asJSON); err != nil {
+		if code, _ := status(err); code >= 500 {
+			s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		writeOTLPError(w, err, asJSON)
 	}
 	return nil
@@ -42,31 +75,23 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request, c *call, ct stri
 	if ct != "application/x-protobuf" && ct != "application/json" {
 		return clientError(errUnsupported, "Content-Type must be application/x-protobuf or application/json, got %q", r.Header.Get("Content-Type"))
 	}
-	var body io.Reader = r.Body
-	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return probity.Invalid("", "Content-Encoding is gzip but the body is not: %v", err)
-		}
-		defer zr.Close()
-		body = io.LimitReader(zr, maxOTLPDecompressed+1)
-	default:
+	enc := strings.ToLower(r.Header.Get("Content-Encoding"))
+	if enc != "" && enc != "identity" && enc != "gzip" {
 		return clientError(errUnsupported, "Content-Encoding %q is not supported (use gzip or none)", enc)
 	}
-	raw, err := readBody(body)
+	raw, err := readBody(r.Body) // capped by the route's body limit
 	if err != nil {
 		return err
 	}
-	if len(raw) > maxOTLPDecompressed {
-		return clientError(errTooLarge, "an export inflates to at most %d bytes", maxOTLPDecompressed)
-	}
-	req, err := otlp.Decode(ct, raw)
+	release, err := acquireDecode(r.Context())
 	if err != nil {
-		return probity.Invalid("", "%v", err)
+		return err
 	}
-	recs, rejected, msg := otlp.Map(req, s.now())
+	recs, rejected, msg, err := s.decodeTraces(ct, enc, raw)
+	release()
+	if err != nil {
+		return err
+	}
 	recs, dropped, dropMsg, err := s.knownAgents(r, c.org, recs)
 	if err != nil {
 		return err
@@ -88,6 +113,29 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request, c *call, ct stri
 		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
 	}
 	return writeProto(w, http.StatusOK, resp, asJSON)
+}
+
+// decodeTraces inflates, decodes and maps one export.
+func (s *Server) decodeTraces(ct, enc string, raw []byte) ([]record.Record, int64, string, error) {
+	if enc == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, 0, "", probity.Invalid("", "Content-Encoding is gzip but the body is not: %v", err)
+		}
+		defer zr.Close()
+		if raw, err = readBody(io.LimitReader(zr, maxOTLPDecompressed+1)); err != nil {
+			return nil, 0, "", err
+		}
+		if len(raw) > maxOTLPDecompressed {
+			return nil, 0, "", clientError(errTooLarge, "an export inflates to at most %d bytes", maxOTLPDecompressed)
+		}
+	}
+	req, err := otlp.Decode(ct, raw)
+	if err != nil {
+		return nil, 0, "", probity.Invalid("", "%v", err)
+	}
+	recs, rejected, msg := otlp.Map(req, s.now())
+	return recs, rejected, msg, nil
 }
 
 // knownAgents drops the records of agents the org has not registered and

@@ -5,9 +5,16 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -16,7 +23,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/app"
+	"github.com/probity-dev/probity/internal/otlp"
+	"github.com/probity-dev/probity/internal/store"
+	"github.com/probity-dev/probity/internal/store/sqlite"
 )
 
 // errorSink collects what the OTel SDK reports through its error handler,
@@ -177,4 +191,128 @@ func TestOTLPRaw(t *testing.T) {
 			}
 		})
 	}
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return gz.Bytes()
+}
+
+// emptyValues is an OTLP/protobuf export whose one attribute is an array of
+// n empty values, two bytes each: a small gzip body that would decode to
+// gigabytes of Go values.
+func emptyValues(n int) []byte {
+	wrap := func(num protowire.Number, b []byte, before ...byte) []byte {
+		out := protowire.AppendTag(append([]byte(nil), before...), num, protowire.BytesType)
+		return protowire.AppendBytes(out, b)
+	}
+	array := bytes.Repeat([]byte{0x0a, 0x00}, n)   // ArrayValue.values
+	kv := wrap(2, wrap(5, array), 0x0a, 0x01, 'k') // KeyValue{key: "k", value: AnyValue{array_value}}
+	return wrap(1, wrap(2, wrap(2, wrap(9, kv))))  // request.resource_spans.scope_spans.spans.attributes
+}
+
+// TestOTLPInflationLimits checks the bounds on what a small gzip body may
+// become: 16 MiB of bytes, and otlp.MaxElements values.
+func TestOTLPInflationLimits(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		status int
+		want   string
+	}{
+		{"inflates past 16 MiB", make([]byte, 16<<20+1), 413, "inflates to at most 16777216 bytes"},
+		{"too many values", emptyValues(otlp.MaxElements + 1), 400, "elements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := gzipped(t, tc.body)
+			r := f.do("POST", "/otlp/v1/traces", f.ingest, body, "Content-Type", "application/x-protobuf", "Content-Encoding", "gzip")
+			var st rpcstatus.Status
+			if err := proto.Unmarshal(r.body, &st); err != nil {
+				t.Fatalf("error body is not a google.rpc.Status: %v %q", err, r.body)
+			}
+			if r.status != tc.status || !strings.Contains(st.Message, tc.want) {
+				t.Fatalf("%d-byte gzip body: got %d %q, want %d and a message with %q", len(body), r.status, st.Message, tc.status, tc.want)
+			}
+		})
+	}
+}
+
+// TestOTLPLogsServerErrors checks that a 5xx answered to an exporter is
+// logged with its route, and still answered as a google.rpc.Status.
+func TestOTLPLogsServerErrors(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "otlp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := &failingStore{Store: db}
+	var logs syncBuffer
+	s, err := api.New(api.Options{Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Config: api.DefaultConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := app.CreateOrg(ctx, db, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	cl := client{t, srv.URL}
+	if r := cl.do("POST", "/otlp/v1/traces", key, "{}"); r.status != 200 { // caches the key
+		t.Fatalf("empty export: got %d %s", r.status, r.body)
+	}
+	st.fail.Store(true)
+
+	body := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",
+	  "name":"invoke_agent","startTimeUnixNano":"` + strconv.FormatInt(time.Now().UnixNano(), 10) + `",
+	  "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"invoke_agent"}},{"key":"gen_ai.agent.id","value":{"stringValue":"bot"}}]}]}]}]}`
+	r := cl.do("POST", "/otlp/v1/traces", key, body)
+	if r.status != 500 || !strings.Contains(string(r.body), `"code":13`) {
+		t.Fatalf("got %d %s, want 500 and a google.rpc.Status with code 13", r.status, r.body)
+	}
+	if got := logs.String(); !strings.Contains(got, `route="POST /otlp/v1/traces"`) || !strings.Contains(got, "disk on fire") {
+		t.Errorf("got logs %q, want an error with the route", got)
+	}
+}
+
+// failingStore fails every View once fail is set.
+type failingStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if s.fail.Load() {
+		return errors.New("disk on fire")
+	}
+	return s.Store.View(ctx, fn)
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write to while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

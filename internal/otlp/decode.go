@@ -90,8 +90,8 @@ func tooMany() error {
 // countProto counts the fields of the protobuf message b of type md, and of
 // the messages in it, to n; it stops once the count is past MaxElements. It
 // reads the wire format only, allocating nothing. Malformed input stops the
-// count, and a message nested deeper than protobuf's recursion limit is
-// counted as too many: proto.Unmarshal reports both.
+// count, for proto.Unmarshal to report; nesting deeper than protobuf's
+// recursion limit counts as too many.
 func countProto(b []byte, md protoreflect.MessageDescriptor, depth, n int) int {
 	if depth > protowire.DefaultRecursionLimit {
 		return MaxElements + 1

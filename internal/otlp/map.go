@@ -90,17 +90,16 @@ func Map(req *coltracepb.ExportTraceServiceRequest, now time.Time) (recs []recor
 			}
 		}
 	}
-	if rejected > 0 || total > MaxSpans {
-		more := rejected - int64(len(reasons))
-		if total > MaxSpans {
-			over := int64(total - MaxSpans)
-			rejected += over
-			reasons = append(reasons, fmt.Sprintf("%d spans past the first %d of the export: send at most %d spans at a time", over, MaxSpans, MaxSpans))
-		}
+	if more := rejected - int64(len(reasons)); more > 0 {
+		reasons = append(reasons, fmt.Sprintf("and %d more", more))
+	}
+	if total > MaxSpans {
+		over := int64(total - MaxSpans)
+		rejected += over
+		reasons = append(reasons, fmt.Sprintf("%d spans past the first %d of the export: send at most %d spans at a time", over, MaxSpans, MaxSpans))
+	}
+	if rejected > 0 {
 		message = fmt.Sprintf("%d of %d spans rejected: %s", rejected, total, strings.Join(reasons, "; "))
-		if more > 0 {
-			message += fmt.Sprintf("; and %d more", more)
-		}
 	}
 	return recs, rejected, message
 }
@@ -608,7 +607,7 @@ func (s *span) errorText() string {
 }
 
 func (s *span) attributes(conv string) map[string]json.RawMessage {
-	attrs := map[string]json.RawMessage{}
+	attrs := make(map[string]json.RawMessage, 7+len(s.in.copied)) // with otlp.truncated
 	attrs["otlp.convention"] = marshal(conv)
 	attrs["otlp.trace_id"] = marshal(s.trace)
 	attrs["otlp.span_id"] = marshal(s.id)
