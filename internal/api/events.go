@@ -90,10 +90,17 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) err
 // 413 at event 10,001, so a body of millions of tiny events costs nothing,
 // then decodes each event strictly, collecting every problem.
 func decodeBatch(body []byte, now time.Time) ([]record.Record, *batchError, error) {
-	if !json.Valid(body) { // a cheap scan first, so that syntax errors come first
+	recs, be, err := streamBatch(body, now)
+	if err != nil && !errors.As(err, new(*json.SyntaxError)) && !json.Valid(body) {
+		// A malformed body is reported as malformed, whatever the
+		// streaming pass tripped on first.
 		var skip struct{}
 		return nil, nil, jsonError(json.Unmarshal(body, &skip))
 	}
+	return recs, be, err
+}
+
+func streamBatch(body []byte, now time.Time) ([]record.Record, *batchError, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := expectDelim(dec, '{', "the body must be a JSON object"); err != nil {
 		return nil, nil, err
