@@ -62,10 +62,16 @@ func (e *batchError) details() []eventError {
 func (e *batchError) Unwrap() error { return probity.ErrInvalid }
 
 type ingestResult struct {
-	Accepted   int   `json:"accepted"`
-	Duplicates int   `json:"duplicates"`
-	Violations []any `json:"violations"`
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	// Conflicts counts events whose id was already taken by a record with
+	// other content: they are not stored, the first record stands.
+	Conflicts   int      `json:"conflicts"`
+	ConflictIDs []string `json:"conflictIds,omitempty"` // the first few
+	Violations  []any    `json:"violations"`
 }
+
+const maxConflictIDs = 10
 
 // postEvents stores a batch of records, all or nothing, each with its ledger
 // leaf, and answers only after the transaction has committed.
@@ -81,6 +87,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, c *call) err
 	res, err := s.ingest(r.Context(), c.org, recs, berr)
 	if err != nil {
 		return err
+	}
+	if res.Conflicts > 0 {
+		s.log.WarnContext(r.Context(), "record ids reused with other content; the first records stand",
+			"org", c.org, "key", c.key.ID, "conflicts", res.Conflicts, "ids", res.ConflictIDs)
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -233,14 +243,33 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		}
 		entries := make([][]byte, 0, len(recs))
 		rows := make([]store.RecordRow, 0, len(recs))
-		seen := make(map[string]bool, len(recs))
+		seen := make(map[string]int, len(recs)) // id → index of its first event
 		for i := range recs {
 			rec := &recs[i]
-			if existing[rec.ID] || seen[rec.ID] {
-				res.Duplicates++
+			var stored []byte
+			if first, dup := seen[rec.ID]; dup {
+				stored = leaves[first]
+			} else if existing[rec.ID] {
+				row, err := tx.GetRecord(ctx, org, rec.ID)
+				if err != nil {
+					return err
+				}
+				stored = row.Entry
+			}
+			if stored != nil {
+				// A retry repeats the same record; the same id with other
+				// content is a conflict: the first record stands.
+				if bytes.Equal(stored, leaves[i]) {
+					res.Duplicates++
+				} else {
+					res.Conflicts++
+					if len(res.ConflictIDs) < maxConflictIDs {
+						res.ConflictIDs = append(res.ConflictIDs, rec.ID)
+					}
+				}
 				continue
 			}
-			seen[rec.ID] = true
+			seen[rec.ID] = i
 			entries = append(entries, leaves[i])
 			rows = append(rows, store.RecordRow{ID: rec.ID, AgentID: rec.AgentID, SessionID: rec.SessionID,
 				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond)})

@@ -45,10 +45,30 @@ func TestEventsIngest(t *testing.T) {
 		t.Fatalf("retried batch: got %v, want 0 accepted, 4 duplicates", got)
 	}
 
-	recs := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records", f.read, nil)["items"].([]any)
-	if len(recs) != 3 {
-		t.Fatalf("records: got %d, want 3", len(recs))
+	// The same id with other content is a conflict: reported, not stored,
+	// and the first record stands.
+	forged := batch(event("e2", f.agentID, "tool_call", at.Add(time.Second), `"tool":{"name":"refund","arguments":{"order":43}}`))
+	got = f.must(200, "POST", "/v1/events", f.ingest, forged)
+	if got["accepted"] != 0.0 || got["duplicates"] != 0.0 || got["conflicts"] != 1.0 {
+		t.Fatalf("reused id: got %v, want 1 conflict", got)
 	}
+	if ids, _ := got["conflictIds"].([]any); len(ids) != 1 || ids[0] != "e2" {
+		t.Errorf("conflict ids: got %v, want [e2]", got["conflictIds"])
+	}
+	later := at.Add(time.Hour) // sorts after the others
+	inBatch := batch(event("e9", f.agentID, "user_input", later, `"content":"a"`), event("e9", f.agentID, "user_input", later, `"content":"b"`))
+	if got = f.must(200, "POST", "/v1/events", f.ingest, inBatch); got["accepted"] != 1.0 || got["conflicts"] != 1.0 {
+		t.Errorf("reused id within a batch: got %v, want 1 accepted, 1 conflict", got)
+	}
+
+	recs := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records", f.read, nil)["items"].([]any)
+	if len(recs) != 4 {
+		t.Fatalf("records: got %d, want 4", len(recs))
+	}
+	if last := recs[3].(map[string]any); last["id"] != "e9" || last["content"] != "a" {
+		t.Errorf("the first e9 stands: got %v", last)
+	}
+	recs = recs[:3]
 	var idx []float64
 	for _, r := range recs {
 		idx = append(idx, r.(map[string]any)["ledgerIndex"].(float64))
@@ -83,7 +103,7 @@ func TestEventsIngest(t *testing.T) {
 		t.Fatalf("first page: got %v", first)
 	}
 	rest := f.must(200, "GET", "/v1/agents/"+f.agentID+"/records?limit=2&cursor="+cur, f.read, nil)
-	if items := rest["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != "e3" || rest["nextCursor"] != nil {
+	if items := rest["items"].([]any); len(items) != 2 || items[0].(map[string]any)["id"] != "e3" || rest["nextCursor"] != nil {
 		t.Errorf("second page: got %v", rest)
 	}
 	for _, bad := range []struct{ params, field string }{

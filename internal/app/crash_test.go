@@ -111,7 +111,7 @@ func (a api) must(method, path, body string) []byte {
 
 func crashBatch(n int) (string, []string) {
 	var evs, ids []string
-	at := time.Now().Add(-time.Hour)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // fixed: a resent batch is the same batch
 	for i := range 200 {
 		id := fmt.Sprintf("b%04d-e%03d", n, i)
 		ids = append(ids, id)

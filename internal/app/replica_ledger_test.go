@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -39,7 +40,10 @@ func TestReplicasShareOneLedger(t *testing.T) {
 				}
 				if n%2 == 0 {
 					other, _ := crashBatch((1-r)*100 + n)
-					node.call("POST", "/v1/events", other)
+					_, out, err := node.call("POST", "/v1/events", other)
+					if err != nil || strings.Contains(string(out), `"conflicts":1`) || !strings.Contains(string(out), `"conflicts":0`) {
+						t.Errorf("replica %d resending batch %d: %v %s, want no conflicts", r, n, err, out)
+					}
 				}
 			}
 		}()
