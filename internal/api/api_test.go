@@ -157,7 +157,7 @@ func (f *fixture) snapshot() string {
 type endpoint struct {
 	method, path string        // path with {id} where the route takes one
 	scope        probity.Scope // the scope it needs
-	idKind       string        // "agent" or "key" for routes with {id}
+	idKind       string        // "agent", "key" or "pact" for routes with {id}
 	body         string        // a valid body, for routes that read one
 	wrongType    string        // a body with one wrongly typed field …
 	wrongField   string        // … named here
@@ -184,6 +184,13 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/ledger/proof", scope: "read"},
 	{method: "GET", path: "/v1/ledger/consistency", scope: "read"},
 	{method: "GET", path: "/v1/keys", scope: "read"},
+	// A pact body is YAML or JSON and compile errors are 422, not 400: its
+	// body cases are in TestPactBadInput.
+	{method: "POST", path: "/v1/pacts", scope: "admin"},
+	{method: "GET", path: "/v1/pacts", scope: "read"},
+	{method: "GET", path: "/v1/pacts/{id}", scope: "read", idKind: "pact"},
+	{method: "GET", path: "/v1/pacts/{id}/versions/{n}", scope: "read", idKind: "pact"},
+	{method: "GET", path: "/v1/pacts/{id}/diff", scope: "read", idKind: "pact"},
 	{method: "POST", path: "/otlp/v1/traces", scope: "ingest"},
 	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }
@@ -200,7 +207,7 @@ func TestBadInput(t *testing.T) {
 		if e.idKind == "key" {
 			own, foreign = f.readKeyID, f.otherKeyID
 		}
-		path := strings.NewReplacer("{id}", own, "{index}", "0").Replace(e.path)
+		path := strings.NewReplacer("{id}", own, "{index}", "0", "{n}", "1").Replace(e.path)
 		type tc struct {
 			name        string
 			path, key   string
@@ -216,10 +223,11 @@ func TestBadInput(t *testing.T) {
 			{name: "wrong scope", path: path, key: weaker[e.scope], status: 403, code: "permission_denied"},
 		}
 		if e.idKind != "" {
+			tmpl := strings.ReplaceAll(e.path, "{n}", "1")
 			cases = append(cases,
-				tc{name: "another org's id", path: strings.Replace(e.path, "{id}", foreign, 1), key: f.admin, body: e.body, status: 404, code: "not_found"},
-				tc{name: "invalid id", path: strings.Replace(e.path, "{id}", "Not_Valid", 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
-				tc{name: "overlong id", path: strings.Replace(e.path, "{id}", strings.Repeat("a", 65), 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
+				tc{name: "another org's id", path: strings.Replace(tmpl, "{id}", foreign, 1), key: f.admin, body: e.body, status: 404, code: "not_found"},
+				tc{name: "invalid id", path: strings.Replace(tmpl, "{id}", "Not_Valid", 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
+				tc{name: "overlong id", path: strings.Replace(tmpl, "{id}", strings.Repeat("a", 65), 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
 			)
 		}
 		if e.method == "GET" && e.idKind == "" && !strings.HasPrefix(e.path, "/v1/ledger") && e.path != "/v1/keys" {

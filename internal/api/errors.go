@@ -23,10 +23,12 @@ var (
 
 // apiError carries what the client is told: a code, a message, a field.
 type apiError struct {
-	Code    string       `json:"code"`
-	Message string       `json:"message"`
-	Field   string       `json:"field,omitempty"`
-	Details []eventError `json:"details,omitempty"` // every invalid event of a batch
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	// Details lists every problem: each invalid event of a batch
+	// ([]eventError), each compile error of a pact ([]pactProblem).
+	Details any `json:"details,omitempty"`
 }
 
 // rateLimited is returned when a key has used its budget.
@@ -54,6 +56,7 @@ func status(err error) (int, apiError) {
 	var mbe *http.MaxBytesError
 	var se *statusErr
 	var be *batchError
+	var ce *compileError
 	msg := err.Error()
 	if errors.As(err, &se) {
 		msg = se.msg
@@ -61,6 +64,8 @@ func status(err error) (int, apiError) {
 	switch {
 	case errors.As(err, &be):
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: be.Error(), Details: be.details()}
+	case errors.As(err, &ce):
+		return http.StatusUnprocessableEntity, apiError{Code: "unprocessable", Message: ce.Error(), Details: ce.details()}
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Message, Field: fe.Field}
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):

@@ -29,6 +29,12 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /v1/events", scope: ingest, maxBody: maxBatchBytes, h: s.postEvents},
 		{pattern: "POST /otlp/v1/traces", scope: ingest, maxBody: maxBatchBytes, h: s.postTraces},
 
+		{pattern: "POST /v1/pacts", scope: admin, maxBody: maxPactBytes, h: s.createPact},
+		{pattern: "GET /v1/pacts", scope: read, h: s.listPacts},
+		{pattern: "GET /v1/pacts/{id}", scope: read, h: s.getPact},
+		{pattern: "GET /v1/pacts/{id}/versions/{n}", scope: read, h: s.getPactVersion},
+		{pattern: "GET /v1/pacts/{id}/diff", scope: read, h: s.diffPact},
+
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},
 		{pattern: "POST /v1/api-keys/{id}/revoke", scope: admin, h: s.revokeKey},

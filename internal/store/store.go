@@ -106,6 +106,36 @@ type Tx interface {
 	// it has none. It reads one entry of the (org, agent, time) index.
 	LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error)
 	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
+
+	// InsertPactVersion stores an immutable pact version; ErrConflict if the
+	// version exists.
+	InsertPactVersion(ctx context.Context, orgID string, v PactVersion) error
+	// LatestPactVersion returns the pact's newest version; ErrNotFound if none.
+	LatestPactVersion(ctx context.Context, orgID, pactID string) (PactVersion, error)
+	GetPactVersion(ctx context.Context, orgID, pactID string, version int) (PactVersion, error)
+	// ListPactVersions returns every version of the pact, oldest first.
+	ListPactVersions(ctx context.Context, orgID, pactID string) ([]PactVersion, error)
+	// ListPacts returns the newest version of each pact, by pact id.
+	ListPacts(ctx context.Context, orgID string, p Page) ([]PactVersion, error)
+	// BindAgents makes pactID the active pact of exactly agentIDs: agents it
+	// bound before and not named now are unbound. An agent bound to another
+	// pact is ErrConflict.
+	BindAgents(ctx context.Context, orgID, pactID string, agentIDs []string) error
+	// PactOfAgent returns the id of the agent's active pact; ErrNotFound if none.
+	PactOfAgent(ctx context.Context, orgID, agentID string) (string, error)
+}
+
+// PactVersion is one immutable version of a pact: its canonical form (what
+// Digest covers), the source text it was compiled from, and its ledger leaf.
+type PactVersion struct {
+	PactID      string
+	Version     int
+	Digest      string
+	Canonical   []byte
+	Source      []byte
+	CreatedAt   time.Time
+	CreatedBy   string
+	LedgerIndex int64
 }
 
 // LedgerKey is an org's ledger identity: its origin and note keys.

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"PanicReleasesTheWriter", testPanicReleases},
 	}
 	tests = append(tests, ledgerTests...)
+	tests = append(tests, pactTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
