@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,13 +33,20 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 				return err
 			}
 			for i := range agents {
-				// Pacts and evals, which later parts of the server add, will
-				// set the other checks; until then they stay false.
+				// Evals, which a later part of the server adds, will set the
+				// other two checks; until then they stay false.
 				last, err := tx.LastRecordTime(r.Context(), c.org, agents[i].ID)
 				if err != nil {
 					return err
 				}
-				v := probity.Verification{Monitored24h: !last.IsZero() && now.Sub(last) <= 24*time.Hour}
+				_, err = tx.PactOfAgent(r.Context(), c.org, agents[i].ID)
+				if err != nil && !errors.Is(err, probity.ErrNotFound) {
+					return err
+				}
+				v := probity.Verification{
+					PactBound:    err == nil,
+					Monitored24h: !last.IsZero() && now.Sub(last) <= 24*time.Hour,
+				}
 				items = append(items, probity.Assess(&agents[i], v))
 			}
 			if len(agents) < maxPage {

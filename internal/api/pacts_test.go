@@ -204,6 +204,15 @@ func TestPactBindings(t *testing.T) {
 	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "billing-bot"})
 	f.postPact(201, f.admin, yamlType, supportPact(""))
 
+	// The inventory sees the binding.
+	for _, it := range f.must(200, "GET", "/v1/inventory", f.read, nil)["items"].([]any) {
+		it := it.(map[string]any)
+		bound := it["verification"].(map[string]any)["pactBound"]
+		if want := it["agentId"] == "support-bot"; bound != want {
+			t.Errorf("inventory %s: pactBound %v, want %v", it["agentId"], bound, want)
+		}
+	}
+
 	// Another pact may not take support-bot while support-pact holds it.
 	other := "apiVersion: probity/v1\nkind: Pact\nid: other-pact\nagents: [billing-bot, support-bot]\n"
 	r := f.do("POST", "/v1/pacts", f.admin, other, "Content-Type", yamlType)
