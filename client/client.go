@@ -293,48 +293,58 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		u += "?" + q.Encode()
 	}
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encoding %s %s: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
+		contentType = "application/json"
+		if method == http.MethodPatch {
+			contentType = "application/merge-patch+json"
+		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	_, err := c.send(ctx, method, u, path, contentType, rd, out)
+	return err
+}
+
+// send sends one request to u (path is for messages) with body of type
+// contentType (none when empty) and decodes a 2xx answer into out, returning
+// its status; any other answer becomes an *Error.
+func (c *Client) send(ctx context.Context, method, u, path, contentType string, body io.Reader, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	switch {
-	case method == http.MethodPatch:
-		req.Header.Set("Content-Type", "application/merge-patch+json")
-	case body != nil:
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("User-Agent", c.ua)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: reading response: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: reading response: %w", method, path, err)
 	}
 	if len(b) > MaxResponse {
-		return fmt.Errorf("%s %s: response is larger than %d bytes", method, path, MaxResponse)
+		return 0, fmt.Errorf("%s %s: response is larger than %d bytes", method, path, MaxResponse)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return errorOf(resp, b)
+		return resp.StatusCode, errorOf(resp, b)
 	}
 	if out == nil {
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decoding response: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("%s %s: decoding response: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // Error is a failed call as the server explained it.
@@ -346,6 +356,20 @@ type Error struct {
 	// RetryAfter is how long to wait before trying again, from the
 	// Retry-After header of a 429 (or 503) answer; zero if none.
 	RetryAfter time.Duration
+	// Details lists every problem when the server found several: each
+	// invalid event of a batch (400), each compile error of a pact (422).
+	Details []Detail
+}
+
+// Detail is one problem of a rejected request. Index is the event's place in
+// a batch (events only); Line and Column are 1-based positions in a pact
+// source (pacts only, 0 when unknown); Field is the offending field's path.
+type Detail struct {
+	Index   int    `json:"index,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
 }
 
 // Error reads "code: field: message", such as
@@ -389,13 +413,18 @@ func errorOf(resp *http.Response, body []byte) *Error {
 	e := &Error{Status: resp.StatusCode}
 	var wire struct {
 		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
+			Code    string          `json:"code"`
+			Message string          `json:"message"`
+			Field   string          `json:"field"`
+			Details json.RawMessage `json:"details"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &wire); err == nil && wire.Error.Code != "" {
 		e.Code, e.Message, e.Field = wire.Error.Code, wire.Error.Message, wire.Error.Field
+		// Details of an unknown shape are left out rather than losing the rest.
+		if json.Unmarshal(wire.Error.Details, &e.Details) != nil {
+			e.Details = nil
+		}
 	} else {
 		e.Message = excerpt(body)
 		if e.Message == "" {

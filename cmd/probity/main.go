@@ -3,6 +3,7 @@
 //	probity serve                  run the server
 //	probity agent …                manage the agent inventory through the API
 //	probity inventory              agents by risk, verification and gap
+//	probity pact lint|apply|test|diff   check pacts offline, store them, compare versions
 //	probity verify ledger|record|export   check the tamper-evident ledger as a witness
 //	probity ledger export          write the ledger with its checkpoint for an offline audit
 //	probity key …                  manage API keys offline (against --data or --db)
@@ -47,6 +48,7 @@ func commands() []command {
 		{"serve", "run the Probity server", runServe},
 		{"agent", "manage agents through the API (create, list, get, update, suspend, reactivate)", runAgent},
 		{"inventory", "list agents by risk, verification and gap, through the API", runInventory},
+		{"pact", "lint or test a pact offline, apply it, diff its versions (lint, apply, test, diff)", runPact},
 		{"key", "manage API keys offline (create, list, revoke)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},
 		{"verify", "verify the ledger as a witness, a record's inclusion, or an export offline", runVerify},
