@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/detect"
 	"github.com/probity-dev/probity/internal/store"
 )
 
@@ -67,6 +68,7 @@ type Server struct {
 	routes  []route
 	mux     *http.ServeMux
 	signers signers
+	checker *checker
 	active  sync.WaitGroup // handlers running, for Drain
 }
 
@@ -106,6 +108,11 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	d, err := detect.New(detect.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.checker = newChecker(d)
 	s.auth = newAuthenticator(o.Store, o.Config.AuthCacheTTL)
 	s.limits = newLimiter(o.Config.RateLimit, o.Config.RateBurst)
 	s.routes = s.routeTable()

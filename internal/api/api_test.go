@@ -177,6 +177,7 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/api-keys", scope: "admin"},
 	{method: "POST", path: "/v1/api-keys/{id}/revoke", scope: "admin", idKind: "key"},
 	{method: "GET", path: "/v1/audit", scope: "read"},
+	{method: "GET", path: "/v1/violations", scope: "read"},
 	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/ledger/checkpoint", scope: "read"},
 	{method: "GET", path: "/v1/ledger/entries/{index}", scope: "read"},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/pact"
 	"github.com/probity-dev/probity/internal/record"
 	"github.com/probity-dev/probity/internal/store"
 )
@@ -66,9 +67,9 @@ type ingestResult struct {
 	Duplicates int `json:"duplicates"`
 	// Conflicts counts events whose id was already taken by a record with
 	// other content: they are not stored, the first record stands.
-	Conflicts   int      `json:"conflicts"`
-	ConflictIDs []string `json:"conflictIds,omitempty"` // the first few
-	Violations  []any    `json:"violations"`
+	Conflicts   int             `json:"conflicts"`
+	ConflictIDs []string        `json:"conflictIds,omitempty"` // the first few
+	Violations  []violationView `json:"violations"`
 }
 
 const maxConflictIDs = 10
@@ -228,9 +229,19 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 	if len(berr.errs) > 0 {
 		return ingestResult{}, berr
 	}
-	res := ingestResult{Violations: []any{}}
+	res := ingestResult{Violations: []violationView{}}
+	// Sessions advance in commit order: the org's checked ingests run one
+	// at a time from reading session state to keeping it.
+	unlock := s.checker.lockOrg(org)
+	defer unlock()
+	var sessions map[sessionKey]*pact.Session
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		res.Violations = res.Violations[:0]
 		if err := tx.LockLedger(ctx, org); err != nil {
+			return err
+		}
+		start, err := tx.LedgerSize(ctx, org)
+		if err != nil {
 			return err
 		}
 		ids := make([]string, 0, len(recs))
@@ -243,6 +254,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		}
 		entries := make([][]byte, 0, len(recs))
 		rows := make([]store.RecordRow, 0, len(recs))
+		accepted := make([]*record.Record, 0, len(recs))
 		seen := make(map[string]int, len(recs)) // id → index of its first event
 		for i := range recs {
 			rec := &recs[i]
@@ -270,13 +282,37 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 				continue
 			}
 			seen[rec.ID] = i
+			accepted = append(accepted, rec)
 			entries = append(entries, leaves[i])
 			rows = append(rows, store.RecordRow{ID: rec.ID, AgentID: rec.AgentID, SessionID: rec.SessionID,
 				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond)})
 		}
+		// Records are checked before they are stored, so that a session
+		// rebuilt from the store holds only earlier batches.
+		found, advanced, err := s.checker.check(ctx, tx, org, accepted)
+		if err != nil {
+			return err
+		}
+		// Violations follow the batch's records in the ledger; a violation's
+		// id is its ledger index.
+		vs := make([]store.Violation, len(found))
+		for j, f := range found {
+			idx := start + int64(len(entries))
+			vs[j] = store.Violation{ID: "v_" + strconv.FormatInt(idx, 10), AgentID: f.rec.AgentID, PactID: f.pactID, PactVersion: f.version,
+				Clause: f.Clause, Kind: f.Kind, Severity: f.Severity, RecordIDs: f.RecordIDs, Explanation: f.Explanation,
+				Time: f.rec.Time.UTC().Truncate(time.Microsecond), LedgerIndex: idx}
+			leaf, err := ViolationLeaf(vs[j])
+			if err != nil {
+				return err
+			}
+			entries = append(entries, leaf)
+		}
 		first, err := store.AppendLedger(ctx, tx, org, entries)
 		if err != nil {
 			return err
+		}
+		if len(entries) > 0 && first != start {
+			return fmt.Errorf("%w: the ledger grew from %d to %d under its lock", store.ErrLedgerDamaged, start, first)
 		}
 		for i := range rows {
 			rows[i].LedgerIndex = first + int64(i)
@@ -286,12 +322,22 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 				return err
 			}
 		}
+		if len(vs) > 0 {
+			if err := tx.InsertViolations(ctx, org, vs); err != nil {
+				return err
+			}
+		}
+		for _, v := range vs {
+			res.Violations = append(res.Violations, viewOfViolation(v))
+		}
 		res.Accepted = len(rows)
+		sessions = advanced
 		return nil
 	})
 	if err != nil {
 		return ingestResult{}, err
 	}
+	s.checker.keep(sessions)
 	return res, nil
 }
 

@@ -39,6 +39,8 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},
 		{pattern: "POST /v1/api-keys/{id}/revoke", scope: admin, h: s.revokeKey},
 
+		{pattern: "GET /v1/violations", scope: read, h: s.listViolations},
+
 		{pattern: "GET /v1/audit", scope: read, h: s.listAudit},
 
 		{pattern: "GET /v1/ledger/checkpoint", scope: read, h: s.getCheckpoint},

@@ -123,6 +123,39 @@ type Tx interface {
 	BindAgents(ctx context.Context, orgID, pactID string, agentIDs []string) error
 	// PactOfAgent returns the id of the agent's active pact; ErrNotFound if none.
 	PactOfAgent(ctx context.Context, orgID, agentID string) (string, error)
+
+	// InsertViolations stores violations whose leaves are already in the
+	// ledger; ErrConflict if an id is taken.
+	InsertViolations(ctx context.Context, orgID string, vs []Violation) error
+	// ListViolations returns violations in ledger order.
+	ListViolations(ctx context.Context, orgID string, f ViolationFilter) ([]Violation, error)
+}
+
+// Violation is a stored breach of a pact clause: which version of which
+// pact, the records that are its evidence, and its ledger leaf.
+type Violation struct {
+	ID          string
+	AgentID     string
+	PactID      string
+	PactVersion int
+	Clause      string
+	Kind        string
+	Severity    string
+	RecordIDs   []string
+	Explanation string
+	Time        time.Time
+	LedgerIndex int64
+}
+
+// ViolationFilter selects violations, in ledger order. Empty fields select
+// all; To is exclusive. Page.After is the decimal ledger index of the last
+// violation of the previous page.
+type ViolationFilter struct {
+	Page
+	AgentID  string
+	Clause   string
+	Severity string
+	From, To time.Time
 }
 
 // PactVersion is one immutable version of a pact: its canonical form (what
