@@ -34,6 +34,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/pacts/{id}", scope: read, h: s.getPact},
 		{pattern: "GET /v1/pacts/{id}/versions/{n}", scope: read, h: s.getPactVersion},
 		{pattern: "GET /v1/pacts/{id}/diff", scope: read, h: s.diffPact},
+		{pattern: "POST /v1/pacts/{id}/verify", scope: probity.ScopeEval, maxBody: maxVerifyBytes, h: s.verifyPact},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},

@@ -184,6 +184,14 @@ var (
 	maxTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// sessionArg is the session parameter, present only when filtering by one.
+func sessionArg(id string) []any {
+	if id == "" {
+		return nil
+	}
+	return []any{id}
+}
+
 func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilter) ([]store.RecordRow, error) {
 	from, to := minTime, maxTime
 	if !f.From.IsZero() {
@@ -196,13 +204,19 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	if !f.AfterTime.IsZero() {
 		afterTime, afterIdx = f.AfterTime, f.AfterIndex
 	}
+	// With a session, the query names it outright so that the planner uses
+	// the (org, agent, session, time) index: session replays depend on it.
+	session := ""
+	if f.SessionID != "" {
+		session = " AND r.session_id = $9"
+	}
 	rows, err := t.tx.Query(ctx, `SELECT `+recordCols+` FROM records r
 		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = $1 AND r.agent_id = $2 AND r.time >= $3 AND r.time < $4
-		  AND (r.time, r.ledger_index) > ($5, $6)
-		  AND ($7 = '' OR r.session_id = $7) AND ($8 = '' OR r.type = $8)
-		ORDER BY r.time, r.ledger_index LIMIT $9`,
-		orgID, f.AgentID, from, to, afterTime, afterIdx, f.SessionID, f.Type, f.Limit)
+		  AND (r.time, r.ledger_index) > ($5, $6)`+session+`
+		  AND ($7 = '' OR r.type = $7)
+		ORDER BY r.time, r.ledger_index LIMIT $8`,
+		append([]any{orgID, f.AgentID, from, to, afterTime, afterIdx, f.Type, f.Limit}, sessionArg(f.SessionID)...)...)
 	if err != nil {
 		return nil, classify(err, "listing records")
 	}

@@ -229,13 +229,19 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	if !f.AfterTime.IsZero() {
 		afterTime, afterIdx = micros(f.AfterTime), f.AfterIndex
 	}
+	// With a session, the query names it outright so that SQLite uses the
+	// (org, agent, session, time) index: session replays at ingest depend on it.
+	session, args := "", []any{orgID, f.AgentID}
+	if f.SessionID != "" {
+		session, args = " AND r.session_id = ?", append(args, f.SessionID)
+	}
+	args = append(args, from, to, afterTime, afterIdx, f.Type, f.Type, f.Limit)
 	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM records r
 		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
-		WHERE r.org_id = ? AND r.agent_id = ? AND r.time >= ? AND r.time < ?
+		WHERE r.org_id = ? AND r.agent_id = ?`+session+` AND r.time >= ? AND r.time < ?
 		  AND (r.time, r.ledger_index) > (?, ?)
-		  AND (? = '' OR r.session_id = ?) AND (? = '' OR r.type = ?)
-		ORDER BY r.time, r.ledger_index LIMIT ?`,
-		orgID, f.AgentID, from, to, afterTime, afterIdx, f.SessionID, f.SessionID, f.Type, f.Type, f.Limit)
+		  AND (? = '' OR r.type = ?)
+		ORDER BY r.time, r.ledger_index LIMIT ?`, args...)
 	if err != nil {
 		return nil, classify(err, "listing records")
 	}
