@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -77,7 +78,15 @@ func (s *Server) verifyPact(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	var v store.PactVersion
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
-		v, err = tx.LatestPactVersion(r.Context(), c.org, id)
+		if v, err = tx.LatestPactVersion(r.Context(), c.org, id); err != nil {
+			return err
+		}
+		// The binding is checked before compiling: a caller cannot make the
+		// server compile a pact that does not concern the agent.
+		bound, err := tx.PactOfAgent(r.Context(), c.org, req.AgentID)
+		if errors.Is(err, probity.ErrNotFound) || (err == nil && bound != id) {
+			return probity.Invalid("agentId", "agent %q is not bound by pact %s", req.AgentID, id)
+		}
 		return err
 	})
 	if err != nil {

@@ -186,7 +186,10 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 		}
 		var sess *pact.Session
 		if rec.SessionID != "" {
-			key := sessionKey{org, rec.AgentID, rec.SessionID, ap.p.Digest()}
+			// Keyed by pact version, not digest: a pact reverted to earlier
+			// text is a new version, and its sessions must be rebuilt, not
+			// resumed from a state that missed what came in between.
+			key := sessionKey{org, rec.AgentID, rec.SessionID, fmt.Sprintf("%s@%d", ap.id, ap.version)}
 			if sess = sessions[key]; sess == nil {
 				var err error
 				if sess, err = c.session(ctx, tx, key, ap.p); err != nil {
@@ -230,7 +233,9 @@ func (c *checker) session(ctx context.Context, tx store.Tx, key sessionKey, p *p
 		return s.Clone(), nil
 	}
 	s = p.NewSession()
-	f := store.RecordFilter{AgentID: key.agent, SessionID: key.session, Limit: replayPage}
+	// Only tool calls move a session, so only they are replayed; pages are
+	// bounded in bytes as well as rows.
+	f := store.RecordFilter{AgentID: key.agent, SessionID: key.session, Type: record.ToolCall, Limit: replayPage, MaxBytes: maxPageBytes}
 	for n := 0; n < maxReplay; {
 		rows, err := tx.ListRecords(ctx, key.org, f)
 		if err != nil {
@@ -244,7 +249,7 @@ func (c *checker) session(ctx context.Context, tx store.Tx, key sessionKey, p *p
 			s.Observe(&rec.Record)
 		}
 		n += len(rows)
-		if len(rows) < f.Limit {
+		if len(rows) == 0 || (len(rows) < f.Limit && pageBytes(rows) < f.MaxBytes) {
 			break
 		}
 		last := rows[len(rows)-1]
@@ -263,7 +268,7 @@ func (c *checker) keep(sessions map[sessionKey]*pact.Session) {
 }
 
 // sessionKey names one session's state under one pact version.
-type sessionKey struct{ org, agent, session, digest string }
+type sessionKey struct{ org, agent, session, pactVersion string }
 
 // sessionCache is a least-recently-used map of session states.
 type sessionCache struct {
@@ -352,4 +357,12 @@ func (s *Server) listViolations(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	writeJSON(w, http.StatusOK, paged(views, p, func(v violationView) string { return strconv.FormatInt(v.LedgerIndex, 10) }))
 	return nil
+}
+
+func pageBytes(rows []store.RecordRow) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r.Entry)
+	}
+	return n
 }

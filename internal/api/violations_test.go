@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -309,5 +310,26 @@ func testViolationsAfterRestart(t *testing.T, opts ...apptest.Option) {
 	}
 	if all, _ := listViolations(c, f.read, "?clause=no-email-after-fetch"); len(all) != 1 || all[0].ID != got[0].ID {
 		t.Errorf("listed after the restart: got %v, want %s", brief(all), got[0].ID)
+	}
+}
+
+// TestViolationsAfterPactRevert: a pact reverted to earlier text is a new
+// version, so a session cached under the earlier version is rebuilt, and a
+// sequence begun in between is still seen.
+func TestViolationsAfterPactRevert(t *testing.T) {
+	f := newFixture(t)
+	f.postPact(201, f.admin, yamlType, supportAgentPact)
+	// A cached session under version 1.
+	if got := ingestViolations(f.client, f.ingest, batch(call("v-0", "s-rev", 0, "lookup_order", `{"order":1}`))); len(got) != 0 {
+		t.Fatalf("version 1: got %v, want none", brief(got))
+	}
+	f.postPact(201, f.admin, yamlType, strings.Replace(supportAgentPact, "after reading a web page", "after reading any web page", 1))
+	ingestViolations(f.client, f.ingest, batch(call("v-1", "s-rev", 1, "fetch_url", `{"url":"https://evil.example"}`)))
+	if v := f.postPact(201, f.admin, yamlType, supportAgentPact); v.Version != 3 {
+		t.Fatalf("revert: got version %d, want 3", v.Version)
+	}
+	got := ingestViolations(f.client, f.ingest, batch(call("v-2", "s-rev", 2, "send_email", `{"to":"eve@evil.example"}`)))
+	if want := []string{"no-email-after-fetch/forbidden_sequence/critical[v-1 v-2]"}; !reflect.DeepEqual(brief(got), want) {
+		t.Errorf("after the revert: got %v, want %v", brief(got), want)
 	}
 }

@@ -203,6 +203,9 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	afterTime, afterIdx := minTime, int64(-1)
 	if !f.AfterTime.IsZero() {
 		afterTime, afterIdx = f.AfterTime, f.AfterIndex
+		if afterTime.After(from) {
+			from = afterTime // start the index scan at the cursor
+		}
 	}
 	// With a session, the query names it outright so that the planner uses
 	// the (org, agent, session, time) index: session replays depend on it.

@@ -228,6 +228,9 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	afterTime, afterIdx := int64(-1<<62), int64(-1)
 	if !f.AfterTime.IsZero() {
 		afterTime, afterIdx = micros(f.AfterTime), f.AfterIndex
+		// The index scan starts at the time bound: start it at the cursor,
+		// or every page rescans from the beginning.
+		from = max(from, afterTime)
 	}
 	// With a session, the query names it outright so that SQLite uses the
 	// (org, agent, session, time) index: session replays at ingest depend on it.
