@@ -43,7 +43,7 @@ func ledgerExport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "usage: probity ledger export --out DIR [flags]\n\n"+
 			"Verifies the ledger's checkpoint as 'probity verify ledger' does, then writes every entry it signs,\n"+
 			"with the checkpoint and its key, into DIR for audits with no server ('probity verify export DIR').\n"+
-			"It fetches one entry per request.")
+			"It fetches up to 1,000 entries per request.")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
