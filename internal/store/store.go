@@ -106,6 +106,10 @@ type Tx interface {
 	// it has none. It reads one entry of the (org, agent, time) index.
 	LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error)
 	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
+	// RecordSamples returns what commitments are judged on, for the agent's
+	// records with time in (from, to]: the newest limit of them, newest
+	// first.
+	RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]RecordSample, error)
 
 	// InsertPactVersion stores an immutable pact version; ErrConflict if the
 	// version exists.
@@ -145,6 +149,8 @@ type Violation struct {
 	Explanation string
 	Time        time.Time
 	LedgerIndex int64
+	// Confirmed marks an injection-influenced call that also broke the pact.
+	Confirmed bool
 }
 
 // ViolationFilter selects violations, in ledger order. Empty fields select
@@ -155,6 +161,7 @@ type ViolationFilter struct {
 	AgentID  string
 	Clause   string
 	Severity string
+	Kind     string
 	From, To time.Time
 }
 
@@ -188,6 +195,20 @@ type RecordRow struct {
 	Time        time.Time
 	LedgerIndex int64
 	Entry       []byte
+
+	// Facts derived at ingest (not part of the leaf).
+	LatencyMs  *float64 // the record's latencyMs
+	Failed     bool     // an error record, or outcome failure or timeout
+	Taint      string   // a flagged tool result: its traced tokens, a JSON array
+	Influenced bool     // a tool call that carried a traced token
+}
+
+// RecordSample is one record as a commitment window sees it.
+type RecordSample struct {
+	ID        string
+	Time      time.Time
+	LatencyMs *float64
+	Failed    bool
 }
 
 // RecordFilter selects an agent's records, in time order.
@@ -196,6 +217,7 @@ type RecordFilter struct {
 	From, To  time.Time // To is exclusive; zero means unbounded
 	SessionID string
 	Type      string
+	Tainted   bool // only records with a Taint
 	// After is the (time, ledger index) of the last record of the previous page.
 	AfterTime  time.Time
 	AfterIndex int64

@@ -159,20 +159,28 @@ func (t *txn) RecordIDs(ctx context.Context, orgID string, ids []string) (map[st
 
 func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.RecordRow) error {
 	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"records"},
-		[]string{"org_id", "id", "agent_id", "session_id", "type", "time", "ledger_index"},
+		[]string{"org_id", "id", "agent_id", "session_id", "type", "time", "ledger_index", "latency_ms", "failed", "taint", "influenced"},
 		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 			r := recs[i]
-			return []any{orgID, r.ID, r.AgentID, r.SessionID, r.Type, r.Time, r.LedgerIndex}, nil
+			var taint *string
+			if r.Taint != "" {
+				taint = &r.Taint
+			}
+			return []any{orgID, r.ID, r.AgentID, r.SessionID, r.Type, r.Time, r.LedgerIndex, r.LatencyMs, r.Failed, taint, r.Influenced}, nil
 		}))
 	return classify(err, "indexing records")
 }
 
-const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data`
+const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data, r.latency_ms, r.failed, r.taint, r.influenced`
 
 func scanRecord(row pgx.Row) (store.RecordRow, error) {
 	var r store.RecordRow
-	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &r.Time, &r.LedgerIndex, &r.Entry)
+	var taint *string
+	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &r.Time, &r.LedgerIndex, &r.Entry, &r.LatencyMs, &r.Failed, &taint, &r.Influenced)
 	r.Time = r.Time.UTC()
+	if taint != nil {
+		r.Taint = *taint
+	}
 	if err == nil && r.Entry == nil {
 		err = fmt.Errorf("%w: entry %d of record %q is missing", store.ErrLedgerDamaged, r.LedgerIndex, r.ID)
 	}
@@ -213,6 +221,9 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	if f.SessionID != "" {
 		session = " AND r.session_id = $9"
 	}
+	if f.Tainted {
+		session += " AND r.taint IS NOT NULL" // the partial index records_tainted
+	}
 	rows, err := t.tx.Query(ctx, `SELECT `+recordCols+` FROM records r
 		LEFT JOIN ledger_entries e ON e.org_id = r.org_id AND e.idx = r.ledger_index
 		WHERE r.org_id = $1 AND r.agent_id = $2 AND r.time >= $3 AND r.time < $4
@@ -247,6 +258,26 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
 	}
 	return r, classify(err, "reading record")
+}
+
+func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id, time, latency_ms, failed FROM records
+		WHERE org_id = $1 AND agent_id = $2 AND time > $3 AND time <= $4
+		ORDER BY time DESC, ledger_index DESC LIMIT $5`, orgID, agentID, from, to, limit)
+	if err != nil {
+		return nil, classify(err, "reading record samples")
+	}
+	defer rows.Close()
+	var out []store.RecordSample
+	for rows.Next() {
+		var s store.RecordSample
+		if err := rows.Scan(&s.ID, &s.Time, &s.LatencyMs, &s.Failed); err != nil {
+			return nil, classify(err, "reading record samples")
+		}
+		s.Time = s.Time.UTC()
+		out = append(out, s)
+	}
+	return out, classify(rows.Err(), "reading record samples")
 }
 
 func (t *txn) LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error) {

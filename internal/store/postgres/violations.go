@@ -11,7 +11,7 @@ import (
 	"github.com/probity-dev/probity/internal/store"
 )
 
-const violationCols = `id, agent_id, pact_id, pact_version, clause, kind, severity, record_ids, explanation, time, ledger_index`
+const violationCols = `id, agent_id, pact_id, pact_version, clause, kind, severity, record_ids, explanation, time, ledger_index, confirmed`
 
 func (t *txn) InsertViolations(ctx context.Context, orgID string, vs []store.Violation) error {
 	for _, v := range vs {
@@ -19,8 +19,8 @@ func (t *txn) InsertViolations(ctx context.Context, orgID string, vs []store.Vio
 		if err != nil {
 			return fmt.Errorf("encoding evidence of violation %s: %w", v.ID, err)
 		}
-		_, err = t.tx.Exec(ctx, `INSERT INTO violations (org_id, `+violationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			orgID, v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, string(ids), v.Explanation, v.Time, v.LedgerIndex)
+		_, err = t.tx.Exec(ctx, `INSERT INTO violations (org_id, `+violationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			orgID, v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, string(ids), v.Explanation, v.Time, v.LedgerIndex, v.Confirmed)
 		if err != nil {
 			return classify(err, "storing violation "+v.ID)
 		}
@@ -47,8 +47,9 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 	rows, err := t.tx.Query(ctx, `SELECT `+violationCols+` FROM violations
 		WHERE org_id = $1 AND ledger_index > $2 AND time >= $3 AND time < $4
 		  AND ($5::text = '' OR agent_id = $5) AND ($6::text = '' OR clause = $6) AND ($7::text = '' OR severity = $7)
+		  AND ($9::text = '' OR kind = $9)
 		ORDER BY ledger_index LIMIT $8`,
-		orgID, after, from, to, f.AgentID, f.Clause, f.Severity, f.Limit)
+		orgID, after, from, to, f.AgentID, f.Clause, f.Severity, f.Limit, f.Kind)
 	if err != nil {
 		return nil, classify(err, "listing violations")
 	}
@@ -57,7 +58,7 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 	for rows.Next() {
 		var v store.Violation
 		var ids string
-		if err := rows.Scan(&v.ID, &v.AgentID, &v.PactID, &v.PactVersion, &v.Clause, &v.Kind, &v.Severity, &ids, &v.Explanation, &v.Time, &v.LedgerIndex); err != nil {
+		if err := rows.Scan(&v.ID, &v.AgentID, &v.PactID, &v.PactVersion, &v.Clause, &v.Kind, &v.Severity, &ids, &v.Explanation, &v.Time, &v.LedgerIndex, &v.Confirmed); err != nil {
 			return nil, classify(err, "listing violations")
 		}
 		if err := json.Unmarshal([]byte(ids), &v.RecordIDs); err != nil {

@@ -189,11 +189,17 @@ func (t *txn) RecordIDs(ctx context.Context, orgID string, ids []string) (map[st
 func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.RecordRow) error {
 	for i := 0; i < len(recs); i += insertChunk {
 		part := recs[i:min(i+insertChunk, len(recs))]
-		args := make([]any, 0, 7*len(part))
+		args := make([]any, 0, 11*len(part))
 		for _, r := range part {
-			args = append(args, orgID, r.ID, r.AgentID, r.SessionID, r.Type, micros(r.Time), r.LedgerIndex)
+			var taint any
+			if r.Taint != "" {
+				taint = r.Taint
+			}
+			args = append(args, orgID, r.ID, r.AgentID, r.SessionID, r.Type, micros(r.Time), r.LedgerIndex,
+				r.LatencyMs, r.Failed, taint, r.Influenced)
 		}
-		q := multiInsert(`INSERT INTO records (org_id, id, agent_id, session_id, type, time, ledger_index) VALUES `, "(?, ?, ?, ?, ?, ?, ?)", len(part))
+		q := multiInsert(`INSERT INTO records (org_id, id, agent_id, session_id, type, time, ledger_index, latency_ms, failed, taint, influenced) VALUES `,
+			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", len(part))
 		if _, err := t.execVar(ctx, len(part) == insertChunk, q, args...); err != nil {
 			return classify(err, "indexing records")
 		}
@@ -201,7 +207,7 @@ func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.Reco
 	return nil
 }
 
-const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data`
+const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data, r.latency_ms, r.failed, r.taint, r.influenced`
 
 // The records index joins its leaves with LEFT JOIN: a record whose leaf is
 // gone is reported as damage, never silently left out.
@@ -209,8 +215,9 @@ const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_ind
 func scanRecord(row interface{ Scan(...any) error }) (store.RecordRow, error) {
 	var r store.RecordRow
 	var us int64
-	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &us, &r.LedgerIndex, &r.Entry)
-	r.Time = fromMicros(us)
+	var taint sql.NullString
+	err := row.Scan(&r.ID, &r.AgentID, &r.SessionID, &r.Type, &us, &r.LedgerIndex, &r.Entry, &r.LatencyMs, &r.Failed, &taint, &r.Influenced)
+	r.Time, r.Taint = fromMicros(us), taint.String
 	if err == nil && r.Entry == nil {
 		err = fmt.Errorf("%w: entry %d of record %q is missing", store.ErrLedgerDamaged, r.LedgerIndex, r.ID)
 	}
@@ -237,6 +244,9 @@ func (t *txn) ListRecords(ctx context.Context, orgID string, f store.RecordFilte
 	session, args := "", []any{orgID, f.AgentID}
 	if f.SessionID != "" {
 		session, args = " AND r.session_id = ?", append(args, f.SessionID)
+	}
+	if f.Tainted {
+		session += " AND r.taint IS NOT NULL" // the partial index records_tainted
 	}
 	args = append(args, from, to, afterTime, afterIdx, f.Type, f.Type, f.Limit)
 	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM records r
@@ -272,6 +282,27 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 		return r, fmt.Errorf("record %q: %w", id, probity.ErrNotFound)
 	}
 	return r, classify(err, "reading record")
+}
+
+func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
+	rows, err := t.query(ctx, `SELECT id, time, latency_ms, failed FROM records
+		WHERE org_id = ? AND agent_id = ? AND time > ? AND time <= ?
+		ORDER BY time DESC, ledger_index DESC LIMIT ?`, orgID, agentID, micros(from), micros(to), limit)
+	if err != nil {
+		return nil, classify(err, "reading record samples")
+	}
+	defer rows.Close()
+	var out []store.RecordSample
+	for rows.Next() {
+		var s store.RecordSample
+		var us int64
+		if err := rows.Scan(&s.ID, &us, &s.LatencyMs, &s.Failed); err != nil {
+			return nil, classify(err, "reading record samples")
+		}
+		s.Time = fromMicros(us)
+		out = append(out, s)
+	}
+	return out, classify(rows.Err(), "reading record samples")
 }
 
 func (t *txn) LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error) {

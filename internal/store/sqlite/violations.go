@@ -10,7 +10,7 @@ import (
 	"github.com/probity-dev/probity/internal/store"
 )
 
-const violationCols = `id, agent_id, pact_id, pact_version, clause, kind, severity, record_ids, explanation, time, ledger_index`
+const violationCols = `id, agent_id, pact_id, pact_version, clause, kind, severity, record_ids, explanation, time, ledger_index, confirmed`
 
 func (t *txn) InsertViolations(ctx context.Context, orgID string, vs []store.Violation) error {
 	for _, v := range vs {
@@ -18,8 +18,8 @@ func (t *txn) InsertViolations(ctx context.Context, orgID string, vs []store.Vio
 		if err != nil {
 			return fmt.Errorf("encoding evidence of violation %s: %w", v.ID, err)
 		}
-		_, err = t.exec(ctx, `INSERT INTO violations (org_id, `+violationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			orgID, v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, string(ids), v.Explanation, micros(v.Time), v.LedgerIndex)
+		_, err = t.exec(ctx, `INSERT INTO violations (org_id, `+violationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			orgID, v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, string(ids), v.Explanation, micros(v.Time), v.LedgerIndex, v.Confirmed)
 		if err != nil {
 			return classify(err, "storing violation "+v.ID)
 		}
@@ -45,9 +45,9 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 	}
 	rows, err := t.query(ctx, `SELECT `+violationCols+` FROM violations
 		WHERE org_id = ? AND ledger_index > ? AND time >= ? AND time < ?
-		  AND (? = '' OR agent_id = ?) AND (? = '' OR clause = ?) AND (? = '' OR severity = ?)
+		  AND (? = '' OR agent_id = ?) AND (? = '' OR clause = ?) AND (? = '' OR severity = ?) AND (? = '' OR kind = ?)
 		ORDER BY ledger_index LIMIT ?`,
-		orgID, after, from, to, f.AgentID, f.AgentID, f.Clause, f.Clause, f.Severity, f.Severity, f.Limit)
+		orgID, after, from, to, f.AgentID, f.AgentID, f.Clause, f.Clause, f.Severity, f.Severity, f.Kind, f.Kind, f.Limit)
 	if err != nil {
 		return nil, classify(err, "listing violations")
 	}
@@ -57,7 +57,7 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 		var v store.Violation
 		var ids string
 		var us int64
-		if err := rows.Scan(&v.ID, &v.AgentID, &v.PactID, &v.PactVersion, &v.Clause, &v.Kind, &v.Severity, &ids, &v.Explanation, &us, &v.LedgerIndex); err != nil {
+		if err := rows.Scan(&v.ID, &v.AgentID, &v.PactID, &v.PactVersion, &v.Clause, &v.Kind, &v.Severity, &ids, &v.Explanation, &us, &v.LedgerIndex, &v.Confirmed); err != nil {
 			return nil, classify(err, "listing violations")
 		}
 		if err := json.Unmarshal([]byte(ids), &v.RecordIDs); err != nil {

@@ -254,6 +254,8 @@ func testRecords(t *testing.T, s store.Store) {
 		rows = append(rows, store.RecordRow{ID: fmt.Sprintf("r%d", i), AgentID: "a", SessionID: []string{"s1", "s2"}[i%2],
 			Type: []string{"tool_call", "tool_result", "model_output"}[i%3], Time: base.Add(time.Duration(i/2) * time.Minute)})
 	}
+	lat := 12.5
+	rows[0].LatencyMs, rows[2].Failed, rows[1].Taint, rows[3].Influenced = &lat, true, `[{"kind":"url","value":"https://x.example"}]`, true
 	update(t, s, func(tx store.Tx) error {
 		var entries [][]byte
 		for _, r := range rows {
@@ -326,6 +328,36 @@ func testRecords(t *testing.T, s store.Store) {
 		sess, _ := tx.ListRecords(ctx, "o1", store.RecordFilter{AgentID: "a", SessionID: "s2", Type: "tool_result", Limit: 100})
 		if len(sess) != 1 || sess[0].ID != "r1" {
 			t.Errorf("session s2 tool_result: got %v, want r1", recIDs(sess))
+		}
+		for _, r := range all {
+			want := rows[r.LedgerIndex-rows[0].LedgerIndex]
+			if (r.LatencyMs == nil) != (want.LatencyMs == nil) || r.LatencyMs != nil && *r.LatencyMs != *want.LatencyMs ||
+				r.Failed != want.Failed || r.Taint != want.Taint || r.Influenced != want.Influenced {
+				t.Errorf("record %s facts: got latency %v failed %v taint %q influenced %v, want %+v", r.ID, r.LatencyMs, r.Failed, r.Taint, r.Influenced, want)
+			}
+		}
+		tainted, _ := tx.ListRecords(ctx, "o1", store.RecordFilter{AgentID: "a", SessionID: "s2", Tainted: true, Limit: 100})
+		if len(tainted) != 1 || tainted[0].ID != "r1" || tainted[0].Taint != rows[1].Taint {
+			t.Errorf("tainted records of s2: got %v, want r1", recIDs(tainted))
+		}
+		if none, _ := tx.ListRecords(ctx, "o1", store.RecordFilter{AgentID: "a", SessionID: "s1", Tainted: true, Limit: 100}); len(none) != 0 {
+			t.Errorf("tainted records of s1: got %v, want none", recIDs(none))
+		}
+		// Samples: time in (from, to], newest first, at most limit.
+		samples, err := tx.RecordSamples(ctx, "o1", "a", base, base.Add(2*time.Minute), 3)
+		if err != nil {
+			return err
+		}
+		var sampled []string
+		for _, s := range samples {
+			sampled = append(sampled, s.ID)
+		}
+		if fmt.Sprint(sampled) != "[r5 r4 r3]" {
+			t.Errorf("samples in (base, base+2m] newest 3: got %v, want [r5 r4 r3]", sampled)
+		}
+		all3, _ := tx.RecordSamples(ctx, "o1", "a", base.Add(-time.Second), base.Add(time.Minute), 100)
+		if len(all3) != 4 || all3[3].ID != "r0" || all3[3].LatencyMs == nil || *all3[3].LatencyMs != 12.5 || !all3[1].Failed || all3[0].Failed {
+			t.Errorf("samples with facts: got %+v", all3)
 		}
 		return nil
 	})

@@ -44,6 +44,7 @@ func testViolations(t *testing.T, s store.Store) {
 		sampleViolation(7, "a1", "refund-limit", "critical"),
 		sampleViolation(9, "a1", "no-markup", "minor"),
 	}
+	all[1].Kind, all[1].Confirmed = "injection_influenced", true
 	update(t, s, func(tx store.Tx) error { return tx.InsertViolations(ctx, "o1", all) })
 	wantErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.InsertViolations(ctx, "o1", all[:1]) }),
 		probity.ErrConflict, "storing a violation twice")
@@ -66,6 +67,7 @@ func testViolations(t *testing.T, s store.Store) {
 			{"agent and clause", store.ViolationFilter{AgentID: "a1", Clause: "refund-limit"}, []string{"v_7"}},
 			{"time", store.ViolationFilter{From: ts(5), To: ts(9)}, []string{"v_5", "v_7"}},
 			{"page", store.ViolationFilter{Page: store.Page{After: "5", Limit: 1}}, []string{"v_7"}},
+			{"kind", store.ViolationFilter{Kind: "injection_influenced"}, []string{"v_5"}},
 			{"unknown agent", store.ViolationFilter{AgentID: "a9"}, []string{}},
 		} {
 			if tc.f.Limit == 0 {
