@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/probity-dev/probity"
-	"github.com/probity-dev/probity/internal/pact"
 	"github.com/probity-dev/probity/internal/record"
 	"github.com/probity-dev/probity/internal/store"
 )
@@ -232,10 +231,13 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 	res := ingestResult{Violations: []violationView{}}
 	// Sessions advance in commit order: the org's checked ingests run one
 	// at a time from reading session state to keeping it.
-	unlock := s.checker.lockOrg(org)
+	unlock, err := s.checker.lockOrg(ctx, org)
+	if err != nil {
+		return ingestResult{}, err
+	}
 	defer unlock()
-	var sessions map[sessionKey]*pact.Session
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	var sessions map[sessionKey]*sessionState
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		res.Violations = res.Violations[:0]
 		if err := tx.LockLedger(ctx, org); err != nil {
 			return err
@@ -285,21 +287,26 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 			accepted = append(accepted, rec)
 			entries = append(entries, leaves[i])
 			rows = append(rows, store.RecordRow{ID: rec.ID, AgentID: rec.AgentID, SessionID: rec.SessionID,
-				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond)})
+				Type: rec.Type, Time: rec.Time.UTC().Truncate(time.Microsecond),
+				LatencyMs: rec.LatencyMs, Failed: rec.Type == record.Error || rec.Outcome == "failure" || rec.Outcome == "timeout"})
 		}
 		// Records are checked before they are stored, so that a session
 		// rebuilt from the store holds only earlier batches.
-		found, advanced, err := s.checker.check(ctx, tx, org, accepted)
+		chk, err := s.checker.check(ctx, tx, org, accepted)
 		if err != nil {
 			return err
 		}
+		for i, m := range chk.marks {
+			rows[i].Taint, rows[i].Influenced = m.taint, m.influenced
+		}
+		found := chk.findings
 		// Violations follow the batch's records in the ledger; a violation's
 		// id is its ledger index.
 		vs := make([]store.Violation, len(found))
 		for j, f := range found {
 			idx := start + int64(len(entries))
 			vs[j] = store.Violation{ID: "v_" + strconv.FormatInt(idx, 10), AgentID: f.rec.AgentID, PactID: f.pactID, PactVersion: f.version,
-				Clause: f.Clause, Kind: f.Kind, Severity: f.Severity, RecordIDs: f.RecordIDs, Explanation: f.Explanation,
+				Clause: f.Clause, Kind: f.Kind, Severity: f.Severity, Confirmed: f.Confirmed, RecordIDs: f.RecordIDs, Explanation: f.Explanation,
 				Time: f.rec.Time.UTC().Truncate(time.Microsecond), LedgerIndex: idx}
 			leaf, err := ViolationLeaf(vs[j])
 			if err != nil {
@@ -331,7 +338,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 			res.Violations = append(res.Violations, viewOfViolation(v))
 		}
 		res.Accepted = len(rows)
-		sessions = advanced
+		sessions = chk.sessions
 		return nil
 	})
 	if err != nil {
@@ -394,6 +401,10 @@ func RecordLeaf(rec *record.Record) ([]byte, error) {
 type storedRecord struct {
 	record.Record
 	LedgerIndex int64 `json:"ledgerIndex"`
+	// InjectionFlagged marks a tool result the injection detector flagged,
+	// InjectionInfluenced a tool call that carried a token traced from one.
+	InjectionFlagged    bool `json:"injectionFlagged,omitempty"`
+	InjectionInfluenced bool `json:"injectionInfluenced,omitempty"`
 }
 
 // recordOf decodes a record's leaf.
@@ -404,7 +415,7 @@ func recordOf(row store.RecordRow) (storedRecord, error) {
 	if err := json.Unmarshal(row.Entry, &leaf); err != nil {
 		return storedRecord{}, fmt.Errorf("%w: entry %d does not decode as a record: %v", store.ErrLedgerDamaged, row.LedgerIndex, err)
 	}
-	return storedRecord{leaf.Record, row.LedgerIndex}, nil
+	return storedRecord{leaf.Record, row.LedgerIndex, row.Taint != "", row.Influenced}, nil
 }
 
 // maxPageBytes bounds the records (or ledger entries) one answer carries,

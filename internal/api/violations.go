@@ -21,9 +21,9 @@ import (
 
 // Bounds of the checker's memory.
 const (
-	maxSessions      = 10000  // sessions whose state is kept between batches
-	maxCompiledPacts = 1000   // compiled pact versions, by digest
-	maxReplay        = 100000 // stored records replayed to rebuild one session
+	maxSessionBytes  = 64 << 20 // session states kept between batches (estimated)
+	maxCompiledPacts = 1000     // compiled pact versions, by digest
+	maxReplay        = 100000   // stored records replayed to rebuild one session
 	replayPage       = 1000
 )
 
@@ -32,11 +32,12 @@ const (
 type violationView struct {
 	ID          string    `json:"id"`
 	AgentID     string    `json:"agentId"`
-	PactID      string    `json:"pactId"`
-	PactVersion int       `json:"pactVersion"`
+	PactID      string    `json:"pactId,omitempty"`
+	PactVersion int       `json:"pactVersion,omitempty"`
 	Clause      string    `json:"clause"`
 	Kind        string    `json:"kind"`
 	Severity    string    `json:"severity"`
+	Confirmed   bool      `json:"confirmed,omitempty"`
 	RecordIDs   []string  `json:"recordIds"`
 	Explanation string    `json:"explanation"`
 	Time        time.Time `json:"time"`
@@ -44,7 +45,7 @@ type violationView struct {
 }
 
 func viewOfViolation(v store.Violation) violationView {
-	return violationView{v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, v.RecordIDs, v.Explanation, v.Time, v.LedgerIndex}
+	return violationView{v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, v.Confirmed, v.RecordIDs, v.Explanation, v.Time, v.LedgerIndex}
 }
 
 // ViolationLeaf is the ledger entry of a violation:
@@ -53,11 +54,12 @@ func ViolationLeaf(v store.Violation) ([]byte, error) {
 	type body struct {
 		ID          string    `json:"id"`
 		AgentID     string    `json:"agentId"`
-		PactID      string    `json:"pactId"`
-		PactVersion int       `json:"pactVersion"`
+		PactID      string    `json:"pactId,omitempty"`
+		PactVersion int       `json:"pactVersion,omitempty"`
 		Clause      string    `json:"clause"`
 		Kind        string    `json:"kind"`
 		Severity    string    `json:"severity"`
+		Confirmed   bool      `json:"confirmed,omitempty"`
 		RecordIDs   []string  `json:"recordIds"`
 		Explanation string    `json:"explanation"`
 		Time        time.Time `json:"time"`
@@ -65,36 +67,39 @@ func ViolationLeaf(v store.Violation) ([]byte, error) {
 	b, err := json.Marshal(struct {
 		Kind      string `json:"kind"`
 		Violation body   `json:"violation"`
-	}{"violation", body{v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, v.RecordIDs, v.Explanation, v.Time}})
+	}{"violation", body{v.ID, v.AgentID, v.PactID, v.PactVersion, v.Clause, v.Kind, v.Severity, v.Confirmed, v.RecordIDs, v.Explanation, v.Time}})
 	if err != nil {
 		return nil, fmt.Errorf("encoding violation leaf: %w", err)
 	}
 	return b, nil
 }
 
-// checker checks ingested records against their agents' active pacts. It
-// keeps each compiled pact version (compiled once, by digest) and the state
-// of recently active sessions; a session it does not hold is rebuilt by
-// replaying its stored records, so a restart loses nothing.
+// checker checks ingested records against their agents' active pacts and
+// traces injected content through sessions (trace.go). It keeps each
+// compiled pact version (compiled once, by digest) and the state of
+// recently active sessions; a session it does not hold is rebuilt from the
+// store, so a restart loses nothing.
 //
 // Session state is only right if every batch of an org goes through one
 // checker in commit order: ingest holds the org's lock (lockOrg) from before
 // its transaction until the advanced sessions are kept.
 type checker struct {
+	d      *detect.Detector
 	detect pact.Detector
 
 	mu       sync.Mutex
 	pacts    map[string]*pact.Pact
-	orgs     map[string]*sync.Mutex
+	orgs     map[string]chan struct{}
 	sessions sessionCache
 }
 
 func newChecker(d *detect.Detector) *checker {
 	return &checker{
+		d:        d,
 		detect:   detector(d),
 		pacts:    map[string]*pact.Pact{},
-		orgs:     map[string]*sync.Mutex{},
-		sessions: sessionCache{max: maxSessions, ll: linked.New(), m: map[sessionKey]*linked.Element{}},
+		orgs:     map[string]chan struct{}{},
+		sessions: sessionCache{max: maxSessionBytes, ll: linked.New(), m: map[sessionKey]*linked.Element{}},
 	}
 }
 
@@ -115,17 +120,22 @@ func detector(d *detect.Detector) pact.Detector {
 	}
 }
 
-// lockOrg serializes the checked ingests of one org and returns the unlock.
-func (c *checker) lockOrg(org string) func() {
+// lockOrg serializes the checked ingests of one org and returns the
+// unlock; a request cancelled while it waits gets ctx's error.
+func (c *checker) lockOrg(ctx context.Context, org string) (func(), error) {
 	c.mu.Lock()
 	m, ok := c.orgs[org]
 	if !ok {
-		m = &sync.Mutex{}
+		m = make(chan struct{}, 1)
 		c.orgs[org] = m
 	}
 	c.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	select {
+	case m <- struct{}{}:
+		return func() { <-m }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // compiled returns the compiled form of a stored pact version.
@@ -165,44 +175,109 @@ type activePact struct {
 	version int
 }
 
-// check checks recs (a batch's accepted records, in order) in tx and
-// returns what they break and the sessions they advanced, which the caller
-// keeps only once the transaction has committed.
-func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*record.Record) ([]finding, map[sessionKey]*pact.Session, error) {
+func (a activePact) key() string { return fmt.Sprintf("%s@%d", a.id, a.version) }
+
+// checked is what checking a batch found: violations, what to store beside
+// each record (by index in the batch), and the sessions it advanced, which
+// the caller keeps only once the transaction has committed.
+type checked struct {
+	findings []finding
+	marks    []mark
+	sessions map[sessionKey]*sessionState
+}
+
+// check checks recs (a batch's accepted records, in order) in tx.
+func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*record.Record) (*checked, error) {
 	agents := map[string]activePact{}
-	sessions := map[sessionKey]*pact.Session{}
-	var out []finding
-	for _, rec := range recs {
+	out := &checked{marks: make([]mark, len(recs)), sessions: map[sessionKey]*sessionState{}}
+	local := map[sessionKey]*batchText{}
+	for i, rec := range recs {
 		ap, ok := agents[rec.AgentID]
 		if !ok {
 			var err error
 			if ap, err = c.activePact(ctx, tx, org, rec.AgentID); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			agents[rec.AgentID] = ap
 		}
-		if ap.p == nil {
-			continue
-		}
-		var sess *pact.Session
+		var st *sessionState
+		key := sessionKey{org, rec.AgentID, rec.SessionID}
 		if rec.SessionID != "" {
-			// Keyed by pact version, not digest: a pact reverted to earlier
-			// text is a new version, and its sessions must be rebuilt, not
-			// resumed from a state that missed what came in between.
-			key := sessionKey{org, rec.AgentID, rec.SessionID, fmt.Sprintf("%s@%d", ap.id, ap.version)}
-			if sess = sessions[key]; sess == nil {
-				var err error
-				if sess, err = c.session(ctx, tx, key, ap.p); err != nil {
-					return nil, nil, err
-				}
-				sessions[key] = sess
+			var err error
+			if st, err = c.state(ctx, tx, key, ap, out.sessions); err != nil {
+				return nil, err
 			}
 		}
-		for _, v := range ap.p.Check(rec, sess, c.detect) {
-			out = append(out, finding{v, rec, ap.id, ap.version})
+		var vs []pact.Violation
+		if ap.p != nil {
+			var ps *pact.Session
+			if st != nil {
+				ps = st.pact
+			}
+			vs = ap.p.Check(rec, ps, c.detect)
+		}
+		if st != nil {
+			bt := local[key]
+			if bt == nil {
+				bt = &batchText{}
+				local[key] = bt
+			}
+			var err error
+			switch rec.Type {
+			case record.ToolResult:
+				out.marks[i], err = c.traceResult(ctx, tx, key, st, bt, rec)
+			case record.ToolCall:
+				var v *pact.Violation
+				if v, err = c.traceCall(ctx, tx, key, st, bt, rec, vs); v != nil {
+					out.marks[i].influenced = true
+					vs = append(vs, *v)
+				}
+				bt.calls = append(bt.calls, callText(rec))
+			case record.UserInput:
+				bt.user = append(bt.user, rec.Content)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		for _, v := range vs {
+			out.findings = append(out.findings, finding{v, rec, ap.id, ap.version})
 		}
 	}
-	return out, sessions, nil
+	return out, nil
+}
+
+// state returns the batch's working copy of a session's state, made from
+// the cached state or rebuilt from the store, with its pact part belonging
+// to ap (replayed when the pact changed since).
+func (c *checker) state(ctx context.Context, tx store.Tx, key sessionKey, ap activePact, batch map[sessionKey]*sessionState) (*sessionState, error) {
+	st := batch[key]
+	if st == nil {
+		c.mu.Lock()
+		cached := c.sessions.get(key)
+		c.mu.Unlock()
+		if cached != nil {
+			st = cached.clone()
+		} else {
+			st = &sessionState{}
+		}
+		batch[key] = st
+	}
+	if ap.p == nil {
+		st.pactKey, st.pact = "", nil
+		return st, nil
+	}
+	// Keyed by pact version, not digest: a pact reverted to earlier text is
+	// a new version, and its session must be rebuilt, not resumed from a
+	// state that missed what came in between.
+	if st.pactKey != ap.key() {
+		ps, err := c.replay(ctx, tx, key, ap.p)
+		if err != nil {
+			return nil, err
+		}
+		st.pactKey, st.pact = ap.key(), ps
+	}
+	return st, nil
 }
 
 func (c *checker) activePact(ctx context.Context, tx store.Tx, org, agent string) (activePact, error) {
@@ -223,16 +298,10 @@ func (c *checker) activePact(ctx context.Context, tx store.Tx, org, agent string
 	return activePact{p, id, v.Version}, nil
 }
 
-// session returns a copy of the session's state before this batch: the
-// cached one, or one rebuilt by observing its stored records in time order.
-func (c *checker) session(ctx context.Context, tx store.Tx, key sessionKey, p *pact.Pact) (*pact.Session, error) {
-	c.mu.Lock()
-	s := c.sessions.get(key)
-	c.mu.Unlock()
-	if s != nil {
-		return s.Clone(), nil
-	}
-	s = p.NewSession()
+// replay rebuilds a session's pact state by observing its stored tool calls
+// in time order.
+func (c *checker) replay(ctx context.Context, tx store.Tx, key sessionKey, p *pact.Pact) (*pact.Session, error) {
+	s := p.NewSession()
 	// Only tool calls move a session, so only they are replayed; pages are
 	// bounded in bytes as well as rows.
 	f := store.RecordFilter{AgentID: key.agent, SessionID: key.session, Type: record.ToolCall, Limit: replayPage, MaxBytes: maxPageBytes}
@@ -259,7 +328,7 @@ func (c *checker) session(ctx context.Context, tx store.Tx, key sessionKey, p *p
 }
 
 // keep stores the sessions a committed batch advanced.
-func (c *checker) keep(sessions map[sessionKey]*pact.Session) {
+func (c *checker) keep(sessions map[sessionKey]*sessionState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, s := range sessions {
@@ -267,41 +336,81 @@ func (c *checker) keep(sessions map[sessionKey]*pact.Session) {
 	}
 }
 
-// sessionKey names one session's state under one pact version.
-type sessionKey struct{ org, agent, session, pactVersion string }
+// sessionKey names one session.
+type sessionKey struct{ org, agent, session string }
 
-// sessionCache is a least-recently-used map of session states.
+// sessionState is what the checker keeps of one session: its state under
+// the agent's pact version (pactKey, "id@version"), when it has one, and
+// its injection trail, once a tool call or a flagged result needed it.
+type sessionState struct {
+	pactKey string
+	pact    *pact.Session
+	trail   *trail
+}
+
+func (s *sessionState) clone() *sessionState {
+	c := &sessionState{pactKey: s.pactKey}
+	if s.pact != nil {
+		c.pact = s.pact.Clone()
+	}
+	if s.trail != nil {
+		c.trail = s.trail.clone()
+	}
+	return c
+}
+
+func (s *sessionState) size(k sessionKey) int {
+	n := 96 + len(k.org) + len(k.agent) + len(k.session) + len(s.pactKey)
+	if s.pact != nil {
+		n += s.pact.Size()
+	}
+	if s.trail != nil {
+		n += s.trail.size()
+	}
+	return n
+}
+
+// sessionCache is a least-recently-used map of session states, bounded by
+// their estimated size in bytes.
 type sessionCache struct {
-	max int
-	ll  *linked.List // of *sessionEntry, most recent first
-	m   map[sessionKey]*linked.Element
+	max   int
+	bytes int
+	ll    *linked.List // of *sessionEntry, most recent first
+	m     map[sessionKey]*linked.Element
 }
 
 type sessionEntry struct {
 	key  sessionKey
-	sess *pact.Session
+	st   *sessionState
+	size int
 }
 
-func (c *sessionCache) get(k sessionKey) *pact.Session {
+func (c *sessionCache) get(k sessionKey) *sessionState {
 	e, ok := c.m[k]
 	if !ok {
 		return nil
 	}
 	c.ll.MoveToFront(e)
-	return e.Value.(*sessionEntry).sess
+	return e.Value.(*sessionEntry).st
 }
 
-func (c *sessionCache) put(k sessionKey, s *pact.Session) {
+func (c *sessionCache) put(k sessionKey, s *sessionState) {
+	size := s.size(k)
 	if e, ok := c.m[k]; ok {
-		e.Value.(*sessionEntry).sess = s
+		se := e.Value.(*sessionEntry)
+		c.bytes += size - se.size
+		se.st, se.size = s, size
 		c.ll.MoveToFront(e)
-		return
+	} else {
+		c.m[k] = c.ll.PushFront(&sessionEntry{k, s, size})
+		c.bytes += size
 	}
-	c.m[k] = c.ll.PushFront(&sessionEntry{k, s})
-	for c.ll.Len() > c.max {
+	for c.bytes > c.max && c.ll.Len() > 0 {
 		last := c.ll.Back()
 		c.ll.Remove(last)
-		delete(c.m, last.Value.(*sessionEntry).key)
+		se := last.Value.(*sessionEntry)
+		delete(c.m, se.key)
+		c.bytes -= se.size
 	}
 }
 
@@ -322,6 +431,9 @@ func (s *Server) listViolations(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	if f.Severity = q.Get("severity"); f.Severity != "" && !slices.Contains(pact.Severities, f.Severity) {
 		return probity.Invalid("severity", "must be one of %v", pact.Severities)
+	}
+	if f.Kind = q.Get("kind"); f.Kind != "" && !slices.Contains(violationKinds, f.Kind) {
+		return probity.Invalid("kind", "must be one of %v", violationKinds)
 	}
 	for _, p := range []struct {
 		name string
@@ -358,6 +470,10 @@ func (s *Server) listViolations(w http.ResponseWriter, r *http.Request, c *call)
 	writeJSON(w, http.StatusOK, paged(views, p, func(v violationView) string { return strconv.FormatInt(v.LedgerIndex, 10) }))
 	return nil
 }
+
+// violationKinds lists every kind a violation may have.
+var violationKinds = []string{pact.KindScopeTool, pact.KindScopeWhen, pact.KindDataClass, pact.KindEgress, pact.KindForbiddenSequence,
+	pact.KindOutput, pact.KindEvaluationError, pact.KindCommitment, pact.KindInjectionInfluenced}
 
 func pageBytes(rows []store.RecordRow) int {
 	n := 0

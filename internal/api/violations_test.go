@@ -54,6 +54,7 @@ type violationAnswer struct {
 	Clause      string
 	Kind        string
 	Severity    string
+	Confirmed   bool
 	RecordIDs   []string
 	Explanation string
 	Time        time.Time

@@ -22,6 +22,10 @@ const (
 	KindOutput            = "output"
 	KindEvaluationError   = "evaluation_error"
 	KindCommitment        = "commitment"
+	// KindInjectionInfluenced is a tool call carrying a token traced from a
+	// tool result the injection detector flagged; the server finds these,
+	// across records, not Check.
+	KindInjectionInfluenced = "injection_influenced"
 )
 
 // Violation is a record (or, for a forbidden sequence, the records of every
@@ -32,6 +36,8 @@ type Violation struct {
 	Severity    string   `json:"severity"`
 	RecordIDs   []string `json:"recordIds"`
 	Explanation string   `json:"explanation"`
+	// Confirmed marks an injection-influenced call that also broke the pact.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // Detector reports which of kinds it finds in text. internal/detect provides
@@ -144,6 +150,21 @@ func (p *Pact) Clauses() []Clause {
 		out = append(out, Clause{c.ID, "commitment", c.Severity})
 	}
 	return out
+}
+
+// Size estimates the bytes s holds, for a cache bounded in memory.
+func (s *Session) Size() int {
+	n := 128 + 64*len(s.counts)
+	for _, t := range s.tools {
+		n += len(t) + 16
+	}
+	for _, ids := range s.progress {
+		n += 24
+		for _, id := range ids {
+			n += len(id) + 16
+		}
+	}
+	return n
 }
 
 // Count returns the number of tool calls the session has made.
