@@ -35,6 +35,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/pacts/{id}/versions/{n}", scope: read, h: s.getPactVersion},
 		{pattern: "GET /v1/pacts/{id}/diff", scope: read, h: s.diffPact},
 		{pattern: "POST /v1/pacts/{id}/verify", scope: probity.ScopeEval, maxBody: maxVerifyBytes, h: s.verifyPact},
+		{pattern: "POST /v1/pacts/{id}/commitments/evaluate", scope: probity.ScopeEval, h: s.evaluateCommitments},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},

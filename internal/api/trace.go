@@ -110,8 +110,9 @@ func loadTrail(ctx context.Context, tx store.Tx, key sessionKey) (*trail, error)
 }
 
 // batchText is what one batch has said so far in a session, for excluding
-// tokens before the store holds it.
-type batchText struct{ user, calls []string }
+// tokens before the store holds it. Text is made only when a token needs
+// it, which is rare.
+type batchText struct{ user, calls []*record.Record }
 
 // known returns the text a token must not appear in to count: the
 // session's user input and, when calls is set, its tool-call arguments,
@@ -146,16 +147,16 @@ func knownText(ctx context.Context, tx store.Tx, key sessionKey, local *batchTex
 	if err := read(record.UserInput, func(r *record.Record) string { return r.Content }); err != nil {
 		return "", err
 	}
-	for _, s := range local.user {
-		b.WriteString(s)
+	for _, r := range local.user {
+		b.WriteString(r.Content)
 		b.WriteByte('\n')
 	}
 	if calls {
 		if err := read(record.ToolCall, callText); err != nil {
 			return "", err
 		}
-		for _, s := range local.calls {
-			b.WriteString(s)
+		for _, r := range local.calls {
+			b.WriteString(callText(r))
 			b.WriteByte('\n')
 		}
 	}

@@ -191,6 +191,9 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 	agents := map[string]activePact{}
 	out := &checked{marks: make([]mark, len(recs)), sessions: map[sessionKey]*sessionState{}}
 	local := map[sessionKey]*batchText{}
+	if err := c.prefetchTrails(ctx, tx, org, recs, out.sessions); err != nil {
+		return nil, err
+	}
 	for i, rec := range recs {
 		ap, ok := agents[rec.AgentID]
 		if !ok {
@@ -232,9 +235,9 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 					out.marks[i].influenced = true
 					vs = append(vs, *v)
 				}
-				bt.calls = append(bt.calls, callText(rec))
+				bt.calls = append(bt.calls, rec)
 			case record.UserInput:
-				bt.user = append(bt.user, rec.Content)
+				bt.user = append(bt.user, rec)
 			}
 			if err != nil {
 				return nil, err
@@ -245,6 +248,42 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 		}
 	}
 	return out, nil
+}
+
+// prefetchTrails makes the batch's working copy of every session it names
+// and, for those whose trail is not known yet, finds in one read per agent
+// which have flagged records at all: the others start with an empty trail,
+// so a batch of new sessions costs no read per session.
+func (c *checker) prefetchTrails(ctx context.Context, tx store.Tx, org string, recs []*record.Record, batch map[sessionKey]*sessionState) error {
+	cold := map[string][]string{} // agent → sessions without a trail
+	c.mu.Lock()
+	for _, rec := range recs {
+		key := sessionKey{org, rec.AgentID, rec.SessionID}
+		if rec.SessionID == "" || batch[key] != nil {
+			continue
+		}
+		st := &sessionState{}
+		if cached := c.sessions.get(key); cached != nil {
+			st = cached.clone()
+		}
+		batch[key] = st
+		if st.trail == nil {
+			cold[rec.AgentID] = append(cold[rec.AgentID], rec.SessionID)
+		}
+	}
+	c.mu.Unlock()
+	for agent, sessions := range cold {
+		tainted, err := tx.TaintedSessions(ctx, org, agent, sessions)
+		if err != nil {
+			return err
+		}
+		for _, id := range sessions {
+			if !tainted[id] {
+				batch[sessionKey{org, agent, id}].trail = &trail{}
+			}
+		}
+	}
+	return nil
 }
 
 // state returns the batch's working copy of a session's state, made from

@@ -37,6 +37,10 @@ type Config struct {
 	LogLevel        string // debug, info, warn, error
 	ShutdownTimeout time.Duration
 	API             api.Config
+	// CommitmentInterval is how often every pact's commitments are judged.
+	CommitmentInterval time.Duration
+	// Now is the server's clock; nil is the real one. Tests set it.
+	Now func() time.Time
 }
 
 // Default is the configuration of `probity serve` without flags.
@@ -48,6 +52,8 @@ func Default() Config {
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
 		API:             api.DefaultConfig(),
+
+		CommitmentInterval: 5 * time.Minute,
 	}
 }
 
@@ -75,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	if c.CommitmentInterval < time.Second || c.CommitmentInterval > 24*time.Hour {
+		return fmt.Errorf("--commitment-interval %s: want between 1s and 24h", c.CommitmentInterval)
 	}
 	return c.API.Validate()
 }
@@ -147,8 +156,8 @@ type Server struct {
 	lock  *os.File
 	done  chan error
 
-	stopSigner func() // stops the background checkpoint signer and waits
-	api        *api.Server
+	stopBackground func() // stops the background jobs and waits
+	api            *api.Server
 }
 
 // Start opens the store, bootstraps an empty one (printing the first admin
@@ -192,7 +201,7 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	if err := ensureLedgerKeys(ctx, s.store); err != nil {
 		return nil, err
 	}
-	apiServer, err := api.New(api.Options{Store: s.store, Logger: log, Registry: reg, Config: cfg.API})
+	apiServer, err := api.New(api.Options{Store: s.store, Logger: log, Registry: reg, Config: cfg.API, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +234,9 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		backend = "postgres " + redact(cfg.DB)
 	}
 	log.Info("probity serving", "url", scheme+"://"+s.ln.Addr().String(), "store", backend)
-	s.stopSigner = s.signCheckpoints(apiServer)
+	stopSigner := s.every(time.Second, "signing checkpoints", apiServer.SignCheckpoints)
+	stopCommitments := s.every(cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
+	s.stopBackground = func() { stopSigner(); stopCommitments() }
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {
@@ -255,8 +266,8 @@ func (s *Server) Done() <-chan error { return s.done }
 // context's deadline), then closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
-	if s.stopSigner != nil {
-		s.stopSigner()
+	if s.stopBackground != nil {
+		s.stopBackground()
 	}
 	if err != nil {
 		s.log.Warn("shutdown: in-flight requests cut short", "err", err)
@@ -308,23 +319,29 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) er
 	return nil
 }
 
-// signCheckpoints signs a checkpoint of every grown ledger about once a
-// second, until the returned function is called.
-func (s *Server) signCheckpoints(a *api.Server) func() {
+// afterJob is told when a background job ends; tests replace it.
+var afterJob = func(what string, err error) {}
+
+// every runs job every interval in the background (checkpoint signing,
+// commitment evaluation), logging its errors, until the returned function
+// is called; that function waits for a running job to end.
+func (s *Server) every(interval time.Duration, what string, job func(context.Context) error) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := a.SignCheckpoints(ctx); err != nil && ctx.Err() == nil {
-					s.log.Warn("signing checkpoints", "err", err)
+				err := job(ctx)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn(what, "err", err)
 				}
+				afterJob(what, err)
 			}
 		}
 	}()

@@ -328,6 +328,7 @@ func TestConfigValidate(t *testing.T) {
 		{"log format", func(c *app.Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"log level", func(c *app.Config) { c.LogLevel = "loud" }, "--log-level"},
 		{"rate", func(c *app.Config) { c.API.RateLimit = -1 }, "rate limit"},
+		{"commitment interval", func(c *app.Config) { c.CommitmentInterval = time.Millisecond }, "--commitment-interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := app.Default()
@@ -339,5 +340,48 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := app.Default().Validate(); err != nil {
 		t.Errorf("default config: %v", err)
+	}
+}
+
+// TestCommitmentsOnSchedule: the server judges commitments by itself, on
+// its interval, and records a breach as a violation.
+func TestCommitmentsOnSchedule(t *testing.T) {
+	jobs := app.OnJobs(t)
+	env := apptest.Start(t, func(c *app.Config) { c.CommitmentInterval = time.Second })
+	must := func(want int, method, path, body string) {
+		t.Helper()
+		if code, b := send(t, method, env.URL+path, env.AdminKey, body); code != want {
+			t.Fatalf("%s %s: got %d, want %d: %s", method, path, code, want, b)
+		}
+	}
+	must(201, "POST", "/v1/agents", `{"id":"bot"}`)
+	must(201, "POST", "/v1/pacts", `{"apiVersion":"probity/v1","kind":"Pact","id":"p","agents":["bot"],
+		"commitments":[{"id":"fast","severity":"major","metric":"latency_p95_ms","op":"<=","value":100,"window":"24h"}]}`)
+	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	must(200, "POST", "/v1/events", fmt.Sprintf(`{"events":[{"id":"slow","agentId":"bot","time":%q,"type":"model_output","latencyMs":900}]}`, at))
+	// A job that ends after the ingest may have started before it; the
+	// second one to end started after.
+	for n := 0; n < 2; {
+		select {
+		case what := <-jobs:
+			if what == "evaluating commitments" {
+				n++
+			}
+		case <-t.Context().Done():
+			t.Fatal("no commitment evaluation ran")
+		}
+	}
+	code, b := get(t, env.URL+"/v1/violations?kind=commitment", env.AdminKey)
+	var l struct {
+		Items []struct {
+			Clause    string
+			RecordIDs []string
+		}
+	}
+	if err := json.Unmarshal(b, &l); err != nil || code != 200 {
+		t.Fatalf("violations: %d %s", code, b)
+	}
+	if len(l.Items) != 1 || l.Items[0].Clause != "fast" || len(l.Items[0].RecordIDs) != 1 || l.Items[0].RecordIDs[0] != "slow" {
+		t.Errorf("violations after scheduled evaluation: got %s, want one of clause fast with evidence slow", b)
 	}
 }

@@ -106,6 +106,9 @@ type Tx interface {
 	// it has none. It reads one entry of the (org, agent, time) index.
 	LastRecordTime(ctx context.Context, orgID, agentID string) (time.Time, error)
 	GetRecord(ctx context.Context, orgID, id string) (RecordRow, error)
+	// TaintedSessions returns which of the agent's sessions hold a record
+	// with a Taint, reading only the partial index of such records.
+	TaintedSessions(ctx context.Context, orgID, agentID string, sessionIDs []string) (map[string]bool, error)
 	// RecordSamples returns what commitments are judged on, for the agent's
 	// records with time in (from, to]: the newest limit of them, newest
 	// first.

@@ -260,6 +260,24 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 	return r, classify(err, "reading record")
 }
 
+func (t *txn) TaintedSessions(ctx context.Context, orgID, agentID string, sessionIDs []string) (map[string]bool, error) {
+	rows, err := t.tx.Query(ctx, `SELECT DISTINCT session_id FROM records
+		WHERE org_id = $1 AND agent_id = $2 AND taint IS NOT NULL AND session_id = ANY($3)`, orgID, agentID, sessionIDs)
+	if err != nil {
+		return nil, classify(err, "looking up tainted sessions")
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err, "looking up tainted sessions")
+		}
+		found[id] = true
+	}
+	return found, classify(rows.Err(), "looking up tainted sessions")
+}
+
 func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
 	rows, err := t.tx.Query(ctx, `SELECT id, time, latency_ms, failed FROM records
 		WHERE org_id = $1 AND agent_id = $2 AND time > $3 AND time <= $4

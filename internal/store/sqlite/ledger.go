@@ -284,6 +284,37 @@ func (t *txn) GetRecord(ctx context.Context, orgID, id string) (store.RecordRow,
 	return r, classify(err, "reading record")
 }
 
+func (t *txn) TaintedSessions(ctx context.Context, orgID, agentID string, sessionIDs []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	for i := 0; i < len(sessionIDs); i += insertChunk {
+		part := sessionIDs[i:min(i+insertChunk, len(sessionIDs))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, orgID, agentID)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		q := `SELECT DISTINCT session_id FROM records WHERE org_id = ? AND agent_id = ? AND taint IS NOT NULL AND session_id IN (` +
+			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + `)`
+		rows, err := t.queryVar(ctx, len(part) == insertChunk, q, args...)
+		if err != nil {
+			return nil, classify(err, "looking up tainted sessions")
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, classify(err, "looking up tainted sessions")
+			}
+			found[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err, "looking up tainted sessions")
+		}
+	}
+	return found, nil
+}
+
 func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
 	rows, err := t.query(ctx, `SELECT id, time, latency_ms, failed FROM records
 		WHERE org_id = ? AND agent_id = ? AND time > ? AND time <= ?

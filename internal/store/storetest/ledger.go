@@ -340,6 +340,16 @@ func testRecords(t *testing.T, s store.Store) {
 		if len(tainted) != 1 || tainted[0].ID != "r1" || tainted[0].Taint != rows[1].Taint {
 			t.Errorf("tainted records of s2: got %v, want r1", recIDs(tainted))
 		}
+		ts, err := tx.TaintedSessions(ctx, "o1", "a", []string{"s1", "s2", "s9"})
+		if err != nil {
+			return err
+		}
+		if len(ts) != 1 || !ts["s2"] {
+			t.Errorf("tainted sessions: got %v, want s2", ts)
+		}
+		if ts, _ := tx.TaintedSessions(ctx, "o2", "a", []string{"s2"}); len(ts) != 0 {
+			t.Errorf("tainted sessions of another org: got %v", ts)
+		}
 		if none, _ := tx.ListRecords(ctx, "o1", store.RecordFilter{AgentID: "a", SessionID: "s1", Tainted: true, Limit: 100}); len(none) != 0 {
 			t.Errorf("tainted records of s1: got %v, want none", recIDs(none))
 		}
