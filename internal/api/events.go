@@ -370,6 +370,13 @@ func (s *Server) checkAgents(ctx context.Context, org string, recs []record.Reco
 				return err
 			}
 			known[id] = err == nil
+			if err == nil {
+				// Compile the agent's pact now, if it is not compiled yet, so
+				// that the write transaction does not wait for a compiler.
+				if _, err := s.checker.activePact(ctx, tx, org, id); err != nil && !errors.Is(err, errPactBroken) {
+					return err
+				}
+			}
 		}
 		return nil
 	})

@@ -23,6 +23,7 @@ import (
 const (
 	maxSessionBytes  = 64 << 20 // session states kept between batches (estimated)
 	maxCompiledPacts = 1000     // compiled pact versions, by digest
+	maxCompiledBytes = 8 << 20  // their canonical bytes
 	maxReplay        = 100000   // stored records replayed to rebuild one session
 	replayPage       = 1000
 )
@@ -87,10 +88,11 @@ type checker struct {
 	d      *detect.Detector
 	detect pact.Detector
 
-	mu       sync.Mutex
-	pacts    map[string]*pact.Pact
-	orgs     map[string]chan struct{}
-	sessions sessionCache
+	mu        sync.Mutex
+	pacts     map[string]*pact.Pact
+	pactBytes int
+	orgs      map[string]chan struct{}
+	sessions  sessionCache
 }
 
 func newChecker(d *detect.Detector) *checker {
@@ -138,7 +140,14 @@ func (c *checker) lockOrg(ctx context.Context, org string) (func(), error) {
 	}
 }
 
-// compiled returns the compiled form of a stored pact version.
+// errPactBroken marks a stored pact version that no longer compiles (a
+// later server is stricter than the one that stored it).
+var errPactBroken = errors.New("stored pact does not compile")
+
+// compiled returns the compiled form of a stored pact version. The cache
+// is bounded in count and in canonical bytes (a compiled pact takes about
+// 30 times its canonical size); when either bound is reached it is
+// emptied, which only costs recompiling.
 func (c *checker) compiled(v store.PactVersion) (*pact.Pact, error) {
 	c.mu.Lock()
 	p, ok := c.pacts[v.Digest]
@@ -148,14 +157,16 @@ func (c *checker) compiled(v store.PactVersion) (*pact.Pact, error) {
 	}
 	p, err := pact.Compile(v.Canonical)
 	if err != nil {
-		return nil, fmt.Errorf("compiling stored pact %s version %d: %w", v.PactID, v.Version, err)
+		return nil, fmt.Errorf("%w: pact %s version %d: %w", errPactBroken, v.PactID, v.Version, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.pacts) >= maxCompiledPacts {
+	if len(c.pacts) >= maxCompiledPacts || c.pactBytes+len(v.Canonical) > maxCompiledBytes {
 		clear(c.pacts)
+		c.pactBytes = 0
 	}
 	c.pacts[v.Digest] = p
+	c.pactBytes += len(v.Canonical)
 	return p, nil
 }
 
@@ -198,7 +209,15 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 		ap, ok := agents[rec.AgentID]
 		if !ok {
 			var err error
-			if ap, err = c.activePact(ctx, tx, org, rec.AgentID); err != nil {
+			ap, err = c.activePact(ctx, tx, org, rec.AgentID)
+			if errors.Is(err, errPactBroken) {
+				// The records are kept, unchecked, and the problem is
+				// reported once per batch and agent rather than blocking
+				// the agent's ingest until someone posts a new version.
+				out.findings = append(out.findings, finding{pact.Violation{Clause: ap.id, Kind: pact.KindEvaluationError, Severity: pact.Major,
+					RecordIDs: []string{rec.ID}, Explanation: fmt.Sprintf("records were not checked: %v; post a new version of the pact", err)}, rec, ap.id, ap.version})
+				ap.p = nil
+			} else if err != nil {
 				return nil, err
 			}
 			agents[rec.AgentID] = ap
@@ -332,7 +351,7 @@ func (c *checker) activePact(ctx context.Context, tx store.Tx, org, agent string
 	}
 	p, err := c.compiled(v)
 	if err != nil {
-		return activePact{}, err
+		return activePact{id: id, version: v.Version}, err
 	}
 	return activePact{p, id, v.Version}, nil
 }

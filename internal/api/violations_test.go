@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/probity-dev/probity/internal/apptest"
+	"github.com/probity-dev/probity/internal/store"
 	"github.com/probity-dev/probity/internal/store/postgres/pgtest"
 	"github.com/probity-dev/probity/ledger"
 )
@@ -332,5 +333,42 @@ func TestViolationsAfterPactRevert(t *testing.T) {
 	got := ingestViolations(f.client, f.ingest, batch(call("v-2", "s-rev", 2, "send_email", `{"to":"eve@evil.example"}`)))
 	if want := []string{"no-email-after-fetch/forbidden_sequence/critical[v-1 v-2]"}; !reflect.DeepEqual(brief(got), want) {
 		t.Errorf("after the revert: got %v, want %v", brief(got), want)
+	}
+}
+
+// TestBrokenStoredPact: a stored pact version that no longer compiles (a
+// stricter server than the one that stored it) does not stop the agent's
+// ingest: records are kept, and each batch reports that they went
+// unchecked, until a new version is posted.
+func TestBrokenStoredPact(t *testing.T) {
+	f := newFixture(t)
+	f.postPact(201, f.admin, yamlType, supportAgentPact)
+	ctx := t.Context()
+	err := f.env.Server.Store().Update(ctx, func(tx store.Tx) error {
+		return tx.InsertPactVersion(ctx, "default", store.PactVersion{PactID: "support-agent", Version: 2, Digest: "sha256:broken",
+			Canonical: []byte(`{"apiVersion":"probity/v1","kind":"Pact","id":"support-agent","agents":["support-bot"],"scope":{"tools":[{"name":"x","when":"args.amount <<< 1"}]}}`),
+			Source: []byte("broken"), CreatedAt: vtime, LedgerIndex: 1 << 40})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ingestViolations(f.client, f.ingest, batch(
+		call("b-1", "s-b", 0, "delete_everything", `{}`),
+		call("b-2", "s-b", 1, "delete_everything", `{}`),
+	))
+	if want := []string{"support-agent/evaluation_error/major[b-1]"}; !reflect.DeepEqual(brief(got), want) {
+		t.Fatalf("with a broken stored pact: got %v, want %v", brief(got), want)
+	}
+	if !strings.Contains(got[0].Explanation, "not checked") || got[0].PactVersion != 2 {
+		t.Errorf("explanation: got %q (version %d)", got[0].Explanation, got[0].PactVersion)
+	}
+	if recs := sessionRecords(f.client, f.read, "support-bot", "s-b"); len(recs) != 2 {
+		t.Errorf("records kept: got %d, want 2", len(recs))
+	}
+	// A new version heals it.
+	f.postPact(201, f.admin, yamlType, supportAgentPact)
+	got = ingestViolations(f.client, f.ingest, batch(call("b-3", "s-b2", 0, "delete_everything", `{}`)))
+	if want := []string{"scope.tools/scope_tool/major[b-3]"}; !reflect.DeepEqual(brief(got), want) {
+		t.Errorf("after a new version: got %v, want %v", brief(got), want)
 	}
 }
