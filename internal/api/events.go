@@ -228,6 +228,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 	if len(berr.errs) > 0 {
 		return ingestResult{}, berr
 	}
+	found := s.checker.scanResults(recs)
 	res := ingestResult{Violations: []violationView{}}
 	// Sessions advance in commit order: the org's checked ingests run one
 	// at a time from reading session state to keeping it.
@@ -292,7 +293,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		}
 		// Records are checked before they are stored, so that a session
 		// rebuilt from the store holds only earlier batches.
-		chk, err := s.checker.check(ctx, tx, org, accepted)
+		chk, err := s.checker.check(ctx, tx, org, accepted, found)
 		if err != nil {
 			return err
 		}

@@ -256,6 +256,33 @@ func sourceTokens(text, near string) []taint.Token {
 	return out
 }
 
+// flagged holds the tool results of a batch the injection detector
+// flagged; a result not in it is clean.
+type flagged map[*record.Record]flag
+
+type flag struct {
+	text, near string
+	rules      []string
+}
+
+// scanResults runs the injection detector over a batch's tool results
+// that belong to a session. It is pure and runs before the write
+// transaction, so that scanning one batch overlaps committing another.
+func (c *checker) scanResults(recs []record.Record) flagged {
+	out := flagged{}
+	for i := range recs {
+		r := &recs[i]
+		if r.Type != record.ToolResult || r.SessionID == "" {
+			continue
+		}
+		text := resultText(r)
+		if rules, near := injectionRules(c.d, text); len(rules) > 0 {
+			out[r] = flag{text, near, rules}
+		}
+	}
+	return out
+}
+
 // mark is what checking found out about one record, stored beside it.
 type mark struct {
 	taint      string // a flagged tool result: its taintJSON
@@ -264,12 +291,12 @@ type mark struct {
 
 // traceResult flags rec, a tool result, when it carries injection markers,
 // and adds its tokens to the session's trail.
-func (c *checker) traceResult(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, local *batchText, rec *record.Record) (mark, error) {
-	text := resultText(rec)
-	rules, near := injectionRules(c.d, text)
-	if len(rules) == 0 {
+func (c *checker) traceResult(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, local *batchText, rec *record.Record, found flagged) (mark, error) {
+	f, ok := found[rec]
+	if !ok {
 		return mark{}, nil
 	}
+	text, rules, near := f.text, f.rules, f.near
 	if err := c.needTrail(ctx, tx, key, st); err != nil {
 		return mark{}, err
 	}

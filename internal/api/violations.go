@@ -197,8 +197,9 @@ type checked struct {
 	sessions map[sessionKey]*sessionState
 }
 
-// check checks recs (a batch's accepted records, in order) in tx.
-func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*record.Record) (*checked, error) {
+// check checks recs (a batch's accepted records, in order) in tx; found
+// is what scanResults flagged among them.
+func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*record.Record, found flagged) (*checked, error) {
 	agents := map[string]activePact{}
 	out := &checked{marks: make([]mark, len(recs)), sessions: map[sessionKey]*sessionState{}}
 	local := map[sessionKey]*batchText{}
@@ -247,7 +248,7 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 			var err error
 			switch rec.Type {
 			case record.ToolResult:
-				out.marks[i], err = c.traceResult(ctx, tx, key, st, bt, rec)
+				out.marks[i], err = c.traceResult(ctx, tx, key, st, bt, rec, found)
 			case record.ToolCall:
 				var v *pact.Violation
 				if v, err = c.traceCall(ctx, tx, key, st, bt, rec, vs); v != nil {

@@ -23,7 +23,7 @@ the page. See [the key rotation guide](https://docs.example.com/keys#rotation) f
 scopes, expiry and audit events. Let me know if you'd like a script that does all three steps!
 `
 
-func benchmarkScan(b *testing.B, text string) {
+func benchmarkScan(b *testing.B, text string, kinds ...Kind) {
 	d, err := New(Options{Canaries: corpusCanaries})
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +31,7 @@ func benchmarkScan(b *testing.B, text string) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
-		d.Scan(text)
+		d.Scan(text, kinds...)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(text)), "ns/byte")
 }
@@ -45,6 +45,8 @@ func repeatTo(s string, n int) string {
 // (linear time). Run: go test -run '^$' -bench Scan -count 10 ./internal/detect
 func BenchmarkScan(b *testing.B) {
 	b.Run("1KB", func(b *testing.B) { benchmarkScan(b, repeatTo(modelOutput, 1<<10)) })
+	// What ingest spends on every tool result: the injection detector alone.
+	b.Run("1KB-injection", func(b *testing.B) { benchmarkScan(b, repeatTo(modelOutput, 1<<10), Injection) })
 	b.Run("1MB", func(b *testing.B) { benchmarkScan(b, repeatTo(modelOutput, 1<<20)) })
 	b.Run("4MB", func(b *testing.B) { benchmarkScan(b, repeatTo(modelOutput, 4<<20)) })
 }
