@@ -347,7 +347,7 @@ func TestBrokenStoredPact(t *testing.T) {
 	err := f.env.Server.Store().Update(ctx, func(tx store.Tx) error {
 		return tx.InsertPactVersion(ctx, "default", store.PactVersion{PactID: "support-agent", Version: 2, Digest: "sha256:broken",
 			Canonical: []byte(`{"apiVersion":"probity/v1","kind":"Pact","id":"support-agent","agents":["support-bot"],"scope":{"tools":[{"name":"x","when":"args.amount <<< 1"}]}}`),
-			Source: []byte("broken"), CreatedAt: vtime, LedgerIndex: 1 << 40})
+			Source:    []byte("broken"), CreatedAt: vtime, LedgerIndex: 1 << 40})
 	})
 	if err != nil {
 		t.Fatal(err)
