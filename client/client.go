@@ -10,8 +10,8 @@
 //	_, err := c.GetAgent(ctx, "support-bot")
 //	if errors.Is(err, probity.ErrNotFound) { … }
 //
-// Lists come a page at a time (ListAgents, Inventory, ListKeys, Audit); All
-// and AllAgents follow the cursors to the end.
+// Lists come a page at a time (ListAgents, Inventory, ListKeys, Audit,
+// ListViolations); All and AllAgents follow the cursors to the end.
 package client
 
 import (

@@ -3,7 +3,9 @@
 //	probity serve                  run the server
 //	probity agent …                manage the agent inventory through the API
 //	probity inventory              agents by risk, verification and gap
-//	probity pact lint|apply|test|diff   check pacts offline, store them, compare versions
+//	probity pact lint|apply|test|diff|evaluate   check pacts offline, store them, compare versions, judge commitments
+//	probity events send FILE.jsonl send records to the server and show the violations they committed
+//	probity violations             list violations of pacts
 //	probity verify ledger|record|export   check the tamper-evident ledger as a witness
 //	probity ledger export          write the ledger with its checkpoint for an offline audit
 //	probity key …                  manage API keys offline (against --data or --db)
@@ -27,6 +29,9 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitBreached is pact evaluate's answer when a commitment is breached,
+	// so that a pipeline can stop on it.
+	exitBreached = 3
 )
 
 func main() {
@@ -48,7 +53,9 @@ func commands() []command {
 		{"serve", "run the Probity server", runServe},
 		{"agent", "manage agents through the API (create, list, get, update, suspend, reactivate)", runAgent},
 		{"inventory", "list agents by risk, verification and gap, through the API", runInventory},
-		{"pact", "lint or test a pact offline, apply it, diff its versions (lint, apply, test, diff)", runPact},
+		{"pact", "lint or test a pact offline, apply it, diff its versions, evaluate its commitments (lint, apply, test, diff, evaluate)", runPact},
+		{"events", "send records from a JSON Lines file and show the violations they committed (send)", runEvents},
+		{"violations", "list violations of pacts, through the API", runViolations},
 		{"key", "manage API keys offline (create, list, revoke)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},
 		{"verify", "verify the ledger as a witness, a record's inclusion, or an export offline", runVerify},
@@ -90,8 +97,18 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// codeError ends a command that did its work with an exit code other than 1,
+// such as exitBreached.
+type codeError struct {
+	code int
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
+	var ce *codeError
 	switch {
 	case err == nil:
 		return exitOK
@@ -100,6 +117,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "probity: %v\n", err)
 		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "probity: %v\n", err)
+		return ce.code
 	}
 	fmt.Fprintf(stderr, "probity: %v\n", err)
 	return exitError

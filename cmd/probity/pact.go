@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -23,11 +24,12 @@ import (
 )
 
 func runPact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const use = "usage: probity pact lint|apply|test|diff [flags]\n" +
+	const use = "usage: probity pact lint|apply|test|diff|evaluate [flags]\n" +
 		"  lint FILE                      compile a pact offline and list every error\n" +
 		"  apply FILE                     store the pact on the server (a new version when it changed)\n" +
 		"  test FILE --records FILE.jsonl check records offline: which records break which clause\n" +
 		"  diff ID [A [B]]                compare two versions of a pact on the server\n" +
+		"  evaluate ID                    judge the pact's commitments now (exit 3 when one is breached)\n" +
 		"Run 'probity pact <subcommand> -h' for its flags."
 	if len(args) == 0 {
 		return usagef(use)
@@ -41,6 +43,8 @@ func runPact(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return pactTest(args[1:], stdout, stderr)
 	case "diff":
 		return pactDiff(ctx, args[1:], stdout, stderr)
+	case "evaluate":
+		return pactEvaluate(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, use)
 		return flag.ErrHelp
@@ -277,6 +281,93 @@ func pactDiff(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, printable(strings.TrimSuffix(line, "\n")))
 	}
 	return nil
+}
+
+func pactEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("pact evaluate", stderr)
+	var af apiFlags
+	af.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: probity pact evaluate ID [flags]\n\n"+
+			"Judges the commitments of the pact ID now, over their windows, for every agent\n"+
+			"bound to it, and records a violation for each breach not already reported within\n"+
+			"its window. It needs a key with the eval scope.\n\n"+
+			"Exit status: 0 when every commitment holds (or has no samples), 3 when one is\n"+
+			"breached, so that a pipeline can stop on it; 1 on other errors.")
+		fs.PrintDefaults()
+	}
+	pos, err := positional(fs, args, 1, 1, "pact ID")
+	if err != nil {
+		return err
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	ev, err := c.EvaluateCommitments(ctx, pos[0])
+	if err != nil {
+		return af.callError("evaluating the commitments of pact "+printable(pos[0]), err)
+	}
+	if af.json {
+		if err := writeJSON(stdout, ev); err != nil {
+			return err
+		}
+	} else if err := printEvaluation(stdout, pos[0], ev); err != nil {
+		return err
+	}
+	breached := 0
+	for _, r := range ev.Results {
+		if r.Breached {
+			breached++
+		}
+	}
+	if breached > 0 {
+		return &codeError{exitBreached, fmt.Sprintf("pact %s: %s breached", printable(pos[0]), count(breached, "commitment"))}
+	}
+	return nil
+}
+
+// printEvaluation writes a commitment evaluation as a table, then why each
+// breached commitment is breached.
+func printEvaluation(w io.Writer, id string, ev client.CommitmentEvaluation) error {
+	if len(ev.Results) == 0 {
+		fmt.Fprintf(w, "pact %s: no commitments to judge (none, or no agent bound).\n", printable(id))
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT\tCLAUSE\tMETRIC\tOBSERVED\tOP VALUE\tWINDOW\tSAMPLES\tSTATUS")
+	for _, r := range ev.Results {
+		observed := "no samples"
+		if r.Observed != nil {
+			observed = number(*r.Observed)
+		}
+		status := "held"
+		switch {
+		case r.Breached && r.Violation != nil:
+			status = "BREACHED → violation " + printable(r.Violation.ID) + " recorded"
+		case r.Breached && r.ReportedAs != "":
+			status = "BREACHED (reported as " + printable(r.ReportedAs) + ")"
+		case r.Breached:
+			status = "BREACHED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", orDash(r.AgentID), orDash(r.Clause), orDash(r.Metric),
+			observed, printable(r.Op+" "+number(r.Value)), orDash(r.Window), r.Samples, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nEvaluated at %s.\n", ev.EvaluatedAt.UTC().Format(time.RFC3339))
+	for _, r := range ev.Results {
+		if r.Breached {
+			fmt.Fprintf(w, "%s (%s): %s\n", printable(r.Clause), printable(r.AgentID), printable(r.Explanation))
+		}
+	}
+	return nil
+}
+
+// number formats x with at most three decimals: 1834.5, 0.013, 2000.
+func number(x float64) string {
+	return strconv.FormatFloat(math.Round(x*1000)/1000, 'f', -1, 64)
 }
 
 // maxRecordLine bounds one line of a records file.

@@ -32,6 +32,24 @@ func toolCall(n int64, at time.Time) string {
 		n, n/20, at.Add(time.Duration(n)*time.Millisecond).Format(time.RFC3339Nano), n%5000, n)
 }
 
+// toolResult is the result of toolCall n: about 1 KiB of clean text, which
+// ingest scans for injection.
+func toolResult(n int64, at time.Time) string {
+	return fmt.Sprintf(`{"id":"res-%012d-7f3a9c","agentId":"support-bot","sessionId":"sess-%06d","time":%q,"type":"tool_result",`+
+		`"tool":{"name":"send_email","result":{"status":"sent","message_id":"<%d@mail.example.com>","note":%q}},`+
+		`"latencyMs":40.5,"outcome":"success"}`,
+		n, n/20, at.Add(time.Duration(n)*time.Millisecond+time.Microsecond).Format(time.RFC3339Nano), n, resultNote)
+}
+
+const resultNote = "The message was accepted by the outbound relay and queued for delivery. Delivery usually completes " +
+	"within a minute; bounces are reported to the sender address configured for the support mailbox. The customer " +
+	"record was updated with the refund reference and the time of the notification, and the ticket moved to the " +
+	"waiting-for-customer state. If the customer replies, the reply is threaded into the same ticket and the agent " +
+	"is notified. Attachments larger than 10 MB are stripped and replaced with a link to the document store, which " +
+	"keeps them for 90 days. The relay signs outgoing mail with DKIM for the support domain and records the message " +
+	"in the outbound archive for compliance review. No further action is needed for this message unless the customer " +
+	"asks for a copy of the refund receipt, in which case the receipt tool can produce one from the refund reference."
+
 // BenchmarkIngest measures sustained ingest through HTTP: batches of 1,000
 // tool-call records, ledger on, two clients so that parsing one batch
 // overlaps committing the other. "raw" is the anchor: the same rows inserted
@@ -43,9 +61,11 @@ func toolCall(n int64, at time.Time) string {
 //	go test ./internal/app -run '^$' -bench 'Ingest/sqlite' -benchtime 30x -count 3
 func BenchmarkIngest(b *testing.B) {
 	b.Run("raw-sqlite", benchRawInsert)
-	b.Run("sqlite", func(b *testing.B) { benchIngest(b, nil) })
-	b.Run("sqlite-pact", func(b *testing.B) { benchIngest(b, benchPact(b)) })
-	b.Run("postgres", func(b *testing.B) { benchIngest(b, nil, apptest.WithPostgres(pgtest.TempDSN(b))) })
+	b.Run("sqlite", func(b *testing.B) { benchIngest(b, nil, false) })
+	b.Run("sqlite-pact", func(b *testing.B) { benchIngest(b, benchPact(b), false) })
+	// Half tool calls, half 1 KiB tool results (scanned for injection).
+	b.Run("sqlite-mixed", func(b *testing.B) { benchIngest(b, nil, true) })
+	b.Run("postgres", func(b *testing.B) { benchIngest(b, nil, false, apptest.WithPostgres(pgtest.TempDSN(b))) })
 }
 
 // benchPact is internal/pact's 20-clause benchmark pact (bound to
@@ -65,8 +85,9 @@ func benchPact(b *testing.B) []byte {
 }
 
 // benchIngest runs the ingest benchmark; pact, when not nil, is applied
-// (bound to support-bot) before the clock starts.
-func benchIngest(b *testing.B, pact []byte, opts ...apptest.Option) {
+// (bound to support-bot) before the clock starts; mixed makes every other
+// record a tool result.
+func benchIngest(b *testing.B, pact []byte, mixed bool, opts ...apptest.Option) {
 	opts = append(opts, func(c *app.Config) { c.LogLevel = "error" })
 	env := apptest.Start(b, opts...)
 	if code, body := sendB(b, env.URL+"/v1/agents", env.AdminKey, `{"id":"support-bot"}`); code != 201 {
@@ -96,7 +117,11 @@ func benchIngest(b *testing.B, pact []byte, opts ...apptest.Option) {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			buf.WriteString(toolCall(start+i, at))
+			if mixed && i%2 == 1 {
+				buf.WriteString(toolResult(start+i-1, at))
+			} else {
+				buf.WriteString(toolCall(start+i, at))
+			}
 		}
 		buf.WriteString(`]}`)
 		return buf.Bytes()
