@@ -41,11 +41,13 @@
 //     one space, surrounding punctuation and quotes trimmed; kept when it has
 //     at least MinText runes and 4 words, cut to MaxText bytes.
 //
-// Extract returns url, email, account and domain tokens in order of first
-// appearance (a URL's domain right after it), then text tokens in order,
-// deduplicated, at most MaxTokens. A long page with many links fills the
-// budget with its first links: callers should pass the flagged part of the
-// content (a window around the detector's finding) rather than a whole site.
+// Extract returns tokens by kind, the most distinctive first — e-mail
+// addresses, URLs, IBANs, other account numbers, text (at most
+// MaxTextTokens), then domains — each kind in order of first appearance,
+// deduplicated, at most MaxTokens. Padding a page with weak tokens
+// (reference numbers, ordinary links) cannot push an address out; padding
+// with many addresses can, so callers put the flagged part of the content
+// (a window around the detector's finding) first.
 //
 // # Carrying
 //
@@ -72,8 +74,9 @@
 // Every scanner is an RE2 expression or a single-pass hand scanner, so work
 // is linear in the input. Regexps run only on small windows around "://",
 // "@", "." and IBAN-shaped starts found by plain byte scans. Each scanner
-// examines at most maxCandidates (4096) windows, runs or segments per value;
-// the rest of a value is not scanned for that kind.
+// examines at most maxCandidates (65,536) windows, runs or segments per
+// value, so a value padded with decoys is still scanned to its end up to
+// about 256 KiB; the rest of a longer value is not scanned for that kind.
 // Matching a value against tokens costs at most one comparison per token and
 // candidate, each bounded by the candidate's length.
 //

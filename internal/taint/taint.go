@@ -23,7 +23,9 @@ const (
 // Limits.
 const (
 	// MaxTokens is the most tokens Extract returns.
-	MaxTokens = 64
+	MaxTokens = 128
+	// MaxTextTokens is the most text tokens among them.
+	MaxTextTokens = 32
 	// MinText is the fewest runes a text token has.
 	MinText = 24
 	// MaxText is the most bytes a text token has.
@@ -31,9 +33,9 @@ const (
 )
 
 const (
-	maxCandidates = 4096 // matches examined per scanner and value
-	maxDepth      = 64   // JSON nesting walked before falling back to text
-	maxURL        = 2048 // longest url token
+	maxCandidates = 1 << 16 // matches examined per scanner and value
+	maxDepth      = 64      // JSON nesting walked before falling back to text
+	maxURL        = 2048    // longest url token
 )
 
 // Token is one distinctive token of flagged content.
@@ -83,12 +85,19 @@ func Extract(content string) []Token {
 			add(r.start, Account, a)
 		}
 	})
-	// Stable: a URL's domain stays right after the URL.
-	slices.SortStableFunc(fs, func(a, b found) int { return cmp.Compare(a.off, b.off) })
+	// The strongest kinds first, each in order of appearance, so that
+	// padding with weak tokens (reference numbers, domains of ordinary
+	// links) cannot push an attacker's address out of the budget.
+	slices.SortStableFunc(fs, func(a, b found) int {
+		return cmp.Or(cmp.Compare(rank(a.tok), rank(b.tok)), cmp.Compare(a.off, b.off))
+	})
 
 	seen := map[Token]bool{}
 	var out []Token
 	for _, f := range fs {
+		if rank(f.tok) > rank(Token{Kind: Text}) {
+			break // domains go after text
+		}
 		if len(out) == MaxTokens {
 			return out
 		}
@@ -97,15 +106,45 @@ func Extract(content string) []Token {
 			out = append(out, f.tok)
 		}
 	}
+	texts := 0
 	scanSentences(content, func(t string) bool {
 		tok := Token{Text, t}
-		if !seen[tok] {
+		if !seen[tok] && len(out) < MaxTokens {
 			seen[tok] = true
 			out = append(out, tok)
+			texts++
 		}
-		return len(out) < MaxTokens
+		return len(out) < MaxTokens && texts < MaxTextTokens
 	})
+	for _, f := range fs {
+		if len(out) == MaxTokens {
+			break
+		}
+		if f.tok.Kind == Domain && !seen[f.tok] {
+			seen[f.tok] = true
+			out = append(out, f.tok)
+		}
+	}
 	return out
+}
+
+// rank orders kinds by how distinctive they are: e-mail addresses, URLs,
+// IBANs, other account numbers, text, then domains.
+func rank(t Token) int {
+	switch t.Kind {
+	case Email:
+		return 0
+	case URL:
+		return 1
+	case Account:
+		if t.Value != "" && !isDigit(t.Value[0]) {
+			return 2 // an IBAN
+		}
+		return 3
+	case Text:
+		return 4
+	}
+	return 5
 }
 
 // Carried returns the tokens (from tokens, in their order) that the
