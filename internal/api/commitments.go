@@ -126,7 +126,9 @@ func (s *Server) EvaluateCommitments(ctx context.Context) error {
 // a read transaction, and only breaches are written, in a short one.
 func (s *Server) evaluatePact(ctx context.Context, org string, v store.PactVersion, now time.Time) ([]commitmentResult, error) {
 	p, err := s.checker.compiled(v)
-	if err != nil {
+	if errors.Is(err, errPactBroken) {
+		return nil, fmt.Errorf("%w: %v; post a new version of the pact", probity.ErrConflict, err)
+	} else if err != nil {
 		return nil, err
 	}
 	out := []commitmentResult{}
@@ -141,19 +143,18 @@ func (s *Server) evaluatePact(ctx context.Context, org string, v store.PactVersi
 			} else if err != nil {
 				return err
 			}
-			var samples []store.RecordSample
-			loaded := time.Duration(-1)
+			samples := map[time.Duration][]store.RecordSample{} // by window: each read once
 			for _, cm := range p.Commitments {
 				win := time.Duration(cm.Window)
-				if win != loaded && isRecordMetric(cm.Metric) {
-					if samples, err = tx.RecordSamples(ctx, org, agent, now.Add(-win), now, maxCommitmentSamples); err != nil {
-						return err
-					}
-					loaded = win
-				}
 				var in []store.RecordSample
 				if isRecordMetric(cm.Metric) {
-					in = samples
+					var ok bool
+					if in, ok = samples[win]; !ok {
+						if in, err = tx.RecordSamples(ctx, org, agent, now.Add(-win), now, maxCommitmentSamples); err != nil {
+							return err
+						}
+						samples[win] = in
+					}
 				}
 				out = append(out, judge(v, agent, cm, in, now))
 			}

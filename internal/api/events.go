@@ -237,7 +237,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		return ingestResult{}, err
 	}
 	defer unlock()
-	var sessions map[sessionKey]*sessionState
+	var sessions, touched map[sessionKey]*sessionState
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		res.Violations = res.Violations[:0]
 		if err := tx.LockLedger(ctx, org); err != nil {
@@ -300,6 +300,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		for i, m := range chk.marks {
 			rows[i].Taint, rows[i].Influenced = m.taint, m.influenced
 		}
+		touched = chk.sessions
 		found := chk.findings
 		// Violations follow the batch's records in the ledger; a violation's
 		// id is its ledger index.
@@ -343,6 +344,10 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		return nil
 	})
 	if err != nil {
+		// The commit may have happened even so (a lost acknowledgement):
+		// forget the sessions the batch touched, so that they are rebuilt
+		// from what the store holds rather than resumed from a guess.
+		s.checker.forget(touched)
 		return ingestResult{}, err
 	}
 	s.checker.keep(sessions)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/probity-dev/probity/internal/detect"
 	"github.com/probity-dev/probity/internal/pact"
@@ -28,7 +29,7 @@ import (
 // Bounds of tracing.
 const (
 	maxSources    = 32      // the newest flagged results a trail keeps
-	maxKnownBytes = 1 << 20 // user input and call arguments read to exclude tokens
+	maxKnownBytes = 1 << 20 // stored user input read to exclude tokens the user gave
 	maxScanBytes  = 1 << 20 // text of a tool result scanned for injection
 )
 
@@ -45,6 +46,7 @@ const (
 // source is one flagged tool result and the tokens traced from it.
 type source struct {
 	recordID string
+	at       time.Time
 	rules    []string // the injection rules that flagged it
 	tokens   []taint.Token
 }
@@ -97,7 +99,9 @@ func loadTrail(ctx context.Context, tx store.Tx, key sessionKey) (*trail, error)
 			if err := json.Unmarshal([]byte(row.Taint), &tj); err != nil {
 				return nil, fmt.Errorf("%w: the injection tokens of record %q do not decode: %v", store.ErrLedgerDamaged, row.ID, err)
 			}
-			t.add(source{row.ID, tj.Rules, tj.Tokens})
+			if len(tj.Tokens) > 0 {
+				t.add(source{row.ID, row.Time, tj.Rules, tj.Tokens})
+			}
 		}
 		n += len(rows)
 		if len(rows) == 0 || (len(rows) < f.Limit && pageBytes(rows) < f.MaxBytes) {
@@ -109,32 +113,34 @@ func loadTrail(ctx context.Context, tx store.Tx, key sessionKey) (*trail, error)
 	return t, nil
 }
 
-// batchText is what one batch has said so far in a session, for excluding
-// tokens before the store holds it. Text is made only when a token needs
-// it, which is rare.
-type batchText struct{ user, calls []*record.Record }
+// batchText is what a session's user has said, for excluding tokens the
+// user gave: the stored user input, read once per batch when a token first
+// needs it (rare), and the user input earlier in this batch.
+type batchText struct {
+	stored []string
+	loaded bool
+	local  []*record.Record
+}
 
-// known returns the text a token must not appear in to count: the
-// session's user input and, when calls is set, its tool-call arguments,
-// both stored and earlier in this batch, at most about maxKnownBytes of
-// each, lower-cased.
-func knownText(ctx context.Context, tx store.Tx, key sessionKey, local *batchText, calls bool) (string, error) {
-	var b strings.Builder
-	read := func(typ string, text func(*record.Record) string) error {
-		f := store.RecordFilter{AgentID: key.agent, SessionID: key.session, Type: typ, Limit: replayPage, MaxBytes: maxPageBytes}
-		start := b.Len()
-		for b.Len()-start < maxKnownBytes {
+// userGave returns the tokens of toks that the session's user input
+// mentions. Each message is matched once against all tokens, so the cost
+// is linear in what the user said (at most about maxKnownBytes of stored
+// input is read).
+func userGave(ctx context.Context, tx store.Tx, key sessionKey, bt *batchText, toks []taint.Token) (map[taint.Token]bool, error) {
+	if !bt.loaded {
+		f := store.RecordFilter{AgentID: key.agent, SessionID: key.session, Type: record.UserInput, Limit: replayPage, MaxBytes: maxPageBytes}
+		for size := 0; size < maxKnownBytes; {
 			rows, err := tx.ListRecords(ctx, key.org, f)
 			if err != nil {
-				return fmt.Errorf("reading the %s records of session %s: %w", typ, key.session, err)
+				return nil, fmt.Errorf("reading the user input of session %s: %w", key.session, err)
 			}
 			for _, row := range rows {
 				rec, err := recordOf(row)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				b.WriteString(text(&rec.Record))
-				b.WriteByte('\n')
+				bt.stored = append(bt.stored, rec.Content)
+				size += len(rec.Content)
 			}
 			if len(rows) == 0 || (len(rows) < f.Limit && pageBytes(rows) < f.MaxBytes) {
 				break
@@ -142,33 +148,26 @@ func knownText(ctx context.Context, tx store.Tx, key sessionKey, local *batchTex
 			last := rows[len(rows)-1]
 			f.AfterTime, f.AfterIndex = last.Time, last.LedgerIndex
 		}
-		return nil
+		bt.loaded = true
 	}
-	if err := read(record.UserInput, func(r *record.Record) string { return r.Content }); err != nil {
-		return "", err
-	}
-	for _, r := range local.user {
-		b.WriteString(r.Content)
-		b.WriteByte('\n')
-	}
-	if calls {
-		if err := read(record.ToolCall, callText); err != nil {
-			return "", err
+	gave := map[taint.Token]bool{}
+	left := slices.Clone(toks)
+	match := func(text string) {
+		if len(left) == 0 || text == "" {
+			return
 		}
-		for _, r := range local.calls {
-			b.WriteString(callText(r))
-			b.WriteByte('\n')
+		for _, t := range taint.Carried([]byte(text), left) {
+			gave[t] = true
 		}
+		left = slices.DeleteFunc(left, func(t taint.Token) bool { return gave[t] })
 	}
-	return b.String(), nil
-}
-
-// callText is the text of a tool call's arguments.
-func callText(r *record.Record) string {
-	if r.Tool == nil {
-		return ""
+	for _, text := range bt.stored {
+		match(text)
 	}
-	return jsonText(r.Tool.Arguments)
+	for _, r := range bt.local {
+		match(r.Content)
+	}
+	return gave, nil
 }
 
 // resultText is the text a tool result shows the model: its content and
@@ -261,13 +260,14 @@ func sourceTokens(text, near string) []taint.Token {
 type flagged map[*record.Record]flag
 
 type flag struct {
-	text, near string
-	rules      []string
+	rules  []string
+	tokens []taint.Token
 }
 
 // scanResults runs the injection detector over a batch's tool results
-// that belong to a session. It is pure and runs before the write
-// transaction, so that scanning one batch overlaps committing another.
+// that belong to a session and extracts the tokens of those it flags. It
+// is pure and runs before the write transaction, so that scanning one
+// batch overlaps committing another.
 func (c *checker) scanResults(recs []record.Record) flagged {
 	out := flagged{}
 	for i := range recs {
@@ -277,7 +277,7 @@ func (c *checker) scanResults(recs []record.Record) flagged {
 		}
 		text := resultText(r)
 		if rules, near := injectionRules(c.d, text); len(rules) > 0 {
-			out[r] = flag{text, near, rules}
+			out[r] = flag{rules, sourceTokens(text, near)}
 		}
 	}
 	return out
@@ -289,30 +289,31 @@ type mark struct {
 	influenced bool
 }
 
-// traceResult flags rec, a tool result, when it carries injection markers,
-// and adds its tokens to the session's trail.
-func (c *checker) traceResult(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, local *batchText, rec *record.Record, found flagged) (mark, error) {
+// traceResult flags rec, a tool result the scan flagged, and adds the
+// tokens the user did not give to the session's trail.
+func (c *checker) traceResult(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, bt *batchText, rec *record.Record, found flagged) (mark, error) {
 	f, ok := found[rec]
 	if !ok {
 		return mark{}, nil
 	}
-	text, rules, near := f.text, f.rules, f.near
 	if err := c.needTrail(ctx, tx, key, st); err != nil {
 		return mark{}, err
 	}
-	tokens := sourceTokens(text, near)
+	tokens := f.tokens
 	if len(tokens) > 0 {
-		known, err := knownText(ctx, tx, key, local, true)
+		gave, err := userGave(ctx, tx, key, bt, tokens)
 		if err != nil {
 			return mark{}, err
 		}
-		tokens = slices.DeleteFunc(tokens, func(t taint.Token) bool { return taint.Mentions(known, t) })
+		tokens = slices.DeleteFunc(slices.Clone(tokens), func(t taint.Token) bool { return gave[t] })
 	}
 	if tokens == nil {
 		tokens = []taint.Token{}
 	}
-	st.trail.add(source{rec.ID, rules, tokens})
-	b, err := json.Marshal(taintJSON{rules, tokens})
+	if len(tokens) > 0 {
+		st.trail.add(source{rec.ID, rec.Time, f.rules, tokens})
+	}
+	b, err := json.Marshal(taintJSON{f.rules, tokens})
 	if err != nil {
 		return mark{}, fmt.Errorf("encoding the injection tokens of %q: %w", rec.ID, err)
 	}
@@ -332,49 +333,61 @@ func (c *checker) needTrail(ctx context.Context, tx store.Tx, key sessionKey, st
 }
 
 // traceCall reports rec, a tool call, when its arguments carry a token of
-// the session's trail that the user's input does not mention. broken are
-// the violations the call itself raised.
-func (c *checker) traceCall(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, local *batchText, rec *record.Record, broken []pact.Violation) (*pact.Violation, error) {
+// the session's trail, from a result no later than the call, that the
+// user's input does not mention. broken are the violations the call itself
+// raised.
+func (c *checker) traceCall(ctx context.Context, tx store.Tx, key sessionKey, st *sessionState, bt *batchText, rec *record.Record, broken []pact.Violation) (*pact.Violation, error) {
 	if err := c.needTrail(ctx, tx, key, st); err != nil {
 		return nil, err
 	}
 	if len(st.trail.sources) == 0 || rec.Tool == nil || len(rec.Tool.Arguments) == 0 {
 		return nil, nil
 	}
-	type hit struct {
-		src *source
-		tok taint.Token
-	}
-	var hits []hit
-	for i := len(st.trail.sources) - 1; i >= 0; i-- { // newest source first
+	// One pass over the arguments for the tokens of every source; a token
+	// belongs to the newest source that has it.
+	from := map[taint.Token]*source{}
+	var toks []taint.Token
+	for i := len(st.trail.sources) - 1; i >= 0; i-- {
 		s := &st.trail.sources[i]
-		for _, t := range taint.Carried(rec.Tool.Arguments, s.tokens) {
-			hits = append(hits, hit{s, t})
+		if s.at.After(rec.Time) {
+			continue // a result after the call cannot have caused it
+		}
+		for _, t := range s.tokens {
+			if from[t] == nil {
+				from[t] = s
+				toks = append(toks, t)
+			}
 		}
 	}
-	if len(hits) == 0 {
+	carried := taint.Carried(rec.Tool.Arguments, toks)
+	if len(carried) == 0 {
 		return nil, nil
 	}
-	known, err := knownText(ctx, tx, key, local, false)
+	gave, err := userGave(ctx, tx, key, bt, carried)
 	if err != nil {
 		return nil, err
 	}
-	hits = slices.DeleteFunc(hits, func(h hit) bool { return taint.Mentions(known, h.tok) })
-	if len(hits) == 0 {
+	carried = slices.DeleteFunc(carried, func(t taint.Token) bool { return gave[t] })
+	if len(carried) == 0 {
 		return nil, nil
 	}
-	h := hits[0]
+	// The strongest token explains the call (Extract's order: addresses,
+	// URLs, accounts, text, domains).
+	h := carried[0]
+	strong := false
 	ids := []string{rec.ID}
-	for _, x := range hits {
-		if !slices.Contains(ids, x.src.recordID) {
-			ids = append(ids, x.src.recordID)
+	for _, t := range carried {
+		strong = strong || t.Kind != taint.Domain
+		if id := from[t].recordID; !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
+	src := from[h]
 	v := &pact.Violation{Clause: ClauseInjection, Kind: pact.KindInjectionInfluenced, Severity: severityInfluenced, RecordIDs: ids,
-		Explanation: fmt.Sprintf("call of %q carries the %s %s, which first came from tool result %q that the injection detector flagged (%s), and which the session's user input does not mention",
-			rec.Tool.Name, h.tok.Kind, quoteShort(h.tok.Value), h.src.recordID, strings.Join(h.src.rules, ", "))}
-	if len(hits) > 1 {
-		v.Explanation += fmt.Sprintf(" (%d traced tokens in all)", len(hits))
+		Explanation: fmt.Sprintf("call of %q carries the %s %s, which came from tool result %q that the injection detector flagged (%s), and which the session's user input does not mention",
+			rec.Tool.Name, h.Kind, quoteShort(h.Value), src.recordID, strings.Join(src.rules, ", "))}
+	if len(carried) > 1 {
+		v.Explanation += fmt.Sprintf(" (%d traced tokens in all)", len(carried))
 	}
 	var clauses []string
 	for _, b := range broken {
@@ -382,9 +395,14 @@ func (c *checker) traceCall(ctx context.Context, tx store.Tx, key sessionKey, st
 			clauses = append(clauses, b.Clause)
 		}
 	}
-	if len(clauses) > 0 {
+	switch {
+	case len(clauses) > 0 && strong:
 		v.Confirmed, v.Severity = true, severityConfirmed
 		v.Explanation += fmt.Sprintf("; the call also breaks %s, so the influence is confirmed", strings.Join(clauses, ", "))
+	case len(clauses) > 0:
+		// A domain alone is weak evidence (an ordinary page names popular
+		// sites): it does not confirm, whatever else the call breaks.
+		v.Explanation += fmt.Sprintf("; the call also breaks %s, but a domain alone does not confirm the influence", strings.Join(clauses, ", "))
 	}
 	return v, nil
 }

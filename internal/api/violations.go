@@ -255,9 +255,8 @@ func (c *checker) check(ctx context.Context, tx store.Tx, org string, recs []*re
 					out.marks[i].influenced = true
 					vs = append(vs, *v)
 				}
-				bt.calls = append(bt.calls, rec)
 			case record.UserInput:
-				bt.user = append(bt.user, rec)
+				bt.local = append(bt.local, rec)
 			}
 			if err != nil {
 				return nil, err
@@ -395,6 +394,15 @@ func (c *checker) keep(sessions map[sessionKey]*sessionState) {
 	}
 }
 
+// forget drops the cached state of the given sessions.
+func (c *checker) forget(sessions map[sessionKey]*sessionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range sessions {
+		c.sessions.remove(k)
+	}
+}
+
 // sessionKey names one session.
 type sessionKey struct{ org, agent, session string }
 
@@ -451,6 +459,14 @@ func (c *sessionCache) get(k sessionKey) *sessionState {
 	}
 	c.ll.MoveToFront(e)
 	return e.Value.(*sessionEntry).st
+}
+
+func (c *sessionCache) remove(k sessionKey) {
+	if e, ok := c.m[k]; ok {
+		c.ll.Remove(e)
+		delete(c.m, k)
+		c.bytes -= e.Value.(*sessionEntry).size
+	}
 }
 
 func (c *sessionCache) put(k sessionKey, s *sessionState) {

@@ -234,8 +234,11 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		backend = "postgres " + redact(cfg.DB)
 	}
 	log.Info("probity serving", "url", scheme+"://"+s.ln.Addr().String(), "store", backend)
-	stopSigner := s.every(time.Second, "signing checkpoints", apiServer.SignCheckpoints)
-	stopCommitments := s.every(cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
+	stopSigner := s.every(time.Second, time.Second, "signing checkpoints", apiServer.SignCheckpoints)
+	// Commitments are first judged a minute after start (or sooner with a
+	// shorter interval), so a server restarted more often than the
+	// interval still judges them.
+	stopCommitments := s.every(min(cfg.CommitmentInterval, time.Minute), cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
 	s.stopBackground = func() { stopSigner(); stopCommitments() }
 	go func() {
 		var err error
@@ -322,26 +325,34 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) er
 // afterJob is told when a background job ends; tests replace it.
 var afterJob = func(what string, err error) {}
 
-// every runs job every interval in the background (checkpoint signing,
-// commitment evaluation), logging its errors, until the returned function
-// is called; that function waits for a running job to end.
-func (s *Server) every(interval time.Duration, what string, job func(context.Context) error) func() {
+// every runs job after first and then every interval in the background
+// (checkpoint signing, commitment evaluation), logging its errors, until
+// the returned function is called; that function waits for a running job
+// to end.
+func (s *Server) every(first, interval time.Duration, what string, job func(context.Context) error) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		wait := time.NewTimer(first)
+		defer wait.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-wait.C:
+		}
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
+			err := job(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn(what, "err", err)
+			}
+			afterJob(what, err)
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				err := job(ctx)
-				if err != nil && ctx.Err() == nil {
-					s.log.Warn(what, "err", err)
-				}
-				afterJob(what, err)
 			}
 		}
 	}()

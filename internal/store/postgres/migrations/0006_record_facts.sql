@@ -8,9 +8,11 @@ ALTER TABLE records ADD COLUMN failed boolean NOT NULL DEFAULT false;
 ALTER TABLE records ADD COLUMN taint text;
 ALTER TABLE records ADD COLUMN influenced boolean NOT NULL DEFAULT false;
 
+-- jsonb rejects the escape \u0000, which record text may hold: it is
+-- removed first (the fields read here are a number and a word).
 UPDATE records r SET
-  latency_ms = (convert_from(e.data, 'UTF8')::jsonb #>> '{record,latencyMs}')::double precision,
-  failed = (r.type = 'error' OR coalesce(convert_from(e.data, 'UTF8')::jsonb #>> '{record,outcome}' IN ('failure', 'timeout'), false))
+  latency_ms = (replace(convert_from(e.data, 'UTF8'), '\u0000', '')::jsonb #>> '{record,latencyMs}')::double precision,
+  failed = (r.type = 'error' OR coalesce(replace(convert_from(e.data, 'UTF8'), '\u0000', '')::jsonb #>> '{record,outcome}' IN ('failure', 'timeout'), false))
 FROM ledger_entries e
 WHERE e.org_id = r.org_id AND e.idx = r.ledger_index;
 
