@@ -120,6 +120,14 @@ type batchText struct {
 	stored []string
 	loaded bool
 	local  []*record.Record
+	// seen memoizes userGave: for each token, whether the user gave it as
+	// of the first n local messages.
+	seen map[taint.Token]given
+}
+
+type given struct {
+	gave bool
+	n    int
 }
 
 // userGave returns the tokens of toks that the session's user input
@@ -150,22 +158,55 @@ func userGave(ctx context.Context, tx store.Tx, key sessionKey, bt *batchText, t
 		}
 		bt.loaded = true
 	}
+	if bt.seen == nil {
+		bt.seen = map[taint.Token]given{}
+	}
 	gave := map[taint.Token]bool{}
-	left := slices.Clone(toks)
-	match := func(text string) {
-		if len(left) == 0 || text == "" {
-			return
+	// Tokens never checked are matched against the stored input first;
+	// then each token only against the local messages it has not seen.
+	var fresh []taint.Token
+	for _, t := range toks {
+		if _, ok := bt.seen[t]; !ok {
+			fresh = append(fresh, t)
 		}
-		for _, t := range taint.Carried([]byte(text), left) {
-			gave[t] = true
-		}
-		left = slices.DeleteFunc(left, func(t taint.Token) bool { return gave[t] })
 	}
 	for _, text := range bt.stored {
-		match(text)
+		if len(fresh) == 0 {
+			break
+		}
+		for _, t := range taint.Carried([]byte(text), fresh) {
+			bt.seen[t] = given{gave: true}
+		}
+		fresh = slices.DeleteFunc(fresh, func(t taint.Token) bool { return bt.seen[t].gave })
 	}
-	for _, r := range bt.local {
-		match(r.Content)
+	for _, t := range fresh {
+		bt.seen[t] = given{}
+	}
+	// Local messages: tokens that have seen the same prefix are matched
+	// together, one pass per message.
+	byStart := map[int][]taint.Token{}
+	for _, t := range toks {
+		if g := bt.seen[t]; !g.gave && g.n < len(bt.local) {
+			byStart[g.n] = append(byStart[g.n], t)
+		}
+	}
+	for n, ts := range byStart {
+		for i := n; i < len(bt.local) && len(ts) > 0; i++ {
+			if c := bt.local[i].Content; c != "" {
+				for _, t := range taint.Carried([]byte(c), ts) {
+					bt.seen[t] = given{gave: true}
+				}
+				ts = slices.DeleteFunc(ts, func(t taint.Token) bool { return bt.seen[t].gave })
+			}
+		}
+		for _, t := range ts {
+			bt.seen[t] = given{n: len(bt.local)}
+		}
+	}
+	for _, t := range toks {
+		if bt.seen[t].gave {
+			gave[t] = true
+		}
 	}
 	return gave, nil
 }
