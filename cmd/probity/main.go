@@ -60,6 +60,7 @@ func commands() []command {
 		{"org", "create an org offline, with its first admin key", runOrg},
 		{"verify", "verify the ledger as a witness, a record's inclusion, or an export offline", runVerify},
 		{"ledger", "export the ledger with its signed checkpoint, for audits with no server", runLedger},
+		{"testbed", "serve the deterministic reference agents over the OpenAI chat-completions protocol (serve)", runTestbed},
 		{"version", "print the version", runVersion},
 	}
 }
