@@ -133,9 +133,81 @@ type Tx interface {
 
 	// InsertViolations stores violations whose leaves are already in the
 	// ledger; ErrConflict if an id is taken.
+	// InsertEvalRun stores a new eval run; ErrConflict if the id exists.
+	InsertEvalRun(ctx context.Context, orgID string, r EvalRun) error
+	GetEvalRun(ctx context.Context, orgID, id string) (EvalRun, error)
+	// ListEvalRuns returns runs newest first (by id, which sorts by time);
+	// Page.After is the id of the last run of the previous page.
+	ListEvalRuns(ctx context.Context, orgID string, f EvalRunFilter) ([]EvalRun, error)
+	// UpdateEvalRun writes a run's mutable fields: status, reason, done,
+	// model version, started and finished times, owner, lease and summary.
+	UpdateEvalRun(ctx context.Context, orgID string, r EvalRun) error
+	// ClaimEvalRun takes the oldest run, of any org, that is queued or
+	// whose owner's lease ended before now, for owner until now+lease; ok is
+	// false when there is none. Two replicas never claim the same run.
+	ClaimEvalRun(ctx context.Context, owner string, now time.Time, lease time.Duration) (orgID string, r EvalRun, ok bool, err error)
+	// InsertEvalResults stores results; ErrConflict if a (run, seq) exists.
+	InsertEvalResults(ctx context.Context, orgID string, rs []EvalResult) error
+	// ListEvalResults returns a run's results by seq after afterSeq (-1 for
+	// all), at most limit; transcripts only when withTranscripts.
+	ListEvalResults(ctx context.Context, orgID, runID string, afterSeq, limit int, withTranscripts bool) ([]EvalResult, error)
+
 	InsertViolations(ctx context.Context, orgID string, vs []Violation) error
 	// ListViolations returns violations in ledger order.
 	ListViolations(ctx context.Context, orgID string, f ViolationFilter) ([]Violation, error)
+}
+
+// Eval run statuses.
+const (
+	EvalQueued    = "queued"
+	EvalRunning   = "running"
+	EvalCompleted = "completed"
+	EvalFailed    = "failed"
+	EvalCancelled = "cancelled"
+)
+
+// EvalRun is one run of suites against an agent.
+type EvalRun struct {
+	ID           string
+	AgentID      string
+	Suites       []string
+	Repeat       int
+	Trigger      string // manual, schedule or baseline
+	Status       string
+	Reason       string // why it failed or was cancelled
+	Total, Done  int
+	ModelVersion string // the agent's model version when the run was made
+	CreatedAt    time.Time
+	CreatedBy    string
+	StartedAt    time.Time // zero until claimed
+	FinishedAt   time.Time // zero until it ends
+	Owner        string    // the replica running it
+	LeaseUntil   time.Time
+	Summary      []byte // JSON, written when the run ends
+	LedgerIndex  int64  // the leaf recording its creation
+}
+
+// EvalRunFilter selects runs; empty fields select all.
+type EvalRunFilter struct {
+	Page
+	AgentID string
+}
+
+// EvalResult is one graded case of a run. Seq is the item's index in the
+// run, so a resumed run knows what is left.
+type EvalResult struct {
+	RunID        string
+	Seq          int
+	Suite        string
+	CaseID       string
+	Repeat       int
+	Status       string // passed, failed or error
+	Grade        []byte // JSON
+	Transcript   []byte // JSON; empty unless asked for
+	LatencyMs    float64
+	ModelVersion string
+	CreatedAt    time.Time
+	LedgerIndex  int64
 }
 
 // Violation is a stored breach of a pact clause: which version of which

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, ledgerTests...)
 	tests = append(tests, pactTests...)
 	tests = append(tests, violationTests...)
+	tests = append(tests, evalTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
