@@ -20,6 +20,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.LogLevel, "log-level", env("PROBITY_LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (PROBITY_LOG_LEVEL)")
 	fs.Float64Var(&cfg.API.RateLimit, "rate-limit", envFloat("PROBITY_RATE_LIMIT", cfg.API.RateLimit), "requests per second per API key, 0 for no limit (PROBITY_RATE_LIMIT)")
 	fs.IntVar(&cfg.API.RateBurst, "rate-burst", int(envFloat("PROBITY_RATE_BURST", float64(cfg.API.RateBurst))), "burst of requests per API key (PROBITY_RATE_BURST)")
+	fs.IntVar(&cfg.EvalWorkers, "eval-workers", cfg.EvalWorkers, "eval runs this server runs at once (0: leave them to other replicas)")
 	fs.DurationVar(&cfg.CommitmentInterval, "commitment-interval", cfg.CommitmentInterval, "how often every pact's commitments are judged over their windows")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&cfg.API.AuthCacheTTL, "auth-cache", cfg.API.AuthCacheTTL, "how long a key lookup is reused (revocations elsewhere take this long to apply)")

@@ -70,6 +70,10 @@ type Server struct {
 	signers signers
 	checker *checker
 	active  sync.WaitGroup // handlers running, for Drain
+
+	suites     evalSuites    // the suites runs may name
+	evalWake   chan struct{} // a run was queued here
+	evalClient *http.Client  // shared by eval targets
 }
 
 // Options are a Server's dependencies.
@@ -113,6 +117,11 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.checker = newChecker(d)
+	if s.suites, err = loadSuites(); err != nil {
+		return nil, err
+	}
+	s.evalWake = make(chan struct{}, 1)
+	s.evalClient = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	s.auth = newAuthenticator(o.Store, o.Config.AuthCacheTTL)
 	s.limits = newLimiter(o.Config.RateLimit, o.Config.RateBurst)
 	s.routes = s.routeTable()
@@ -135,6 +144,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 type route struct {
 	pattern string
 	scope   probity.Scope
+	orScope probity.Scope // a second scope that also admits, when set
 	maxBody int64
 	h       handlerFunc
 }
@@ -229,8 +239,12 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(rec, r, err)
 				return
 			}
-			if !key.Allows(rt.scope) {
-				s.writeError(rec, r, clientError(probity.ErrForbidden, "this key lacks the %q scope", rt.scope))
+			if !key.Allows(rt.scope) && (rt.orScope == "" || !key.Allows(rt.orScope)) {
+				if rt.orScope != "" {
+					s.writeError(rec, r, clientError(probity.ErrForbidden, "this key lacks the %q or %q scope", rt.scope, rt.orScope))
+				} else {
+					s.writeError(rec, r, clientError(probity.ErrForbidden, "this key lacks the %q scope", rt.scope))
+				}
 				return
 			}
 			if wait, ok := s.limits.allow(key.ID); !ok {

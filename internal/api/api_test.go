@@ -194,6 +194,12 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/pacts/{id}/diff", scope: "read", idKind: "pact"},
 	{method: "POST", path: "/v1/pacts/{id}/verify", scope: "eval", idKind: "pact", body: `{"agentId":"support-bot","input":"hi","toolCalls":[{"name":"lookup_order","arguments":{"id":1}}]}`, wrongType: `{"agentId":"support-bot","toolCalls":[{"name":7}]}`, wrongField: "toolCalls.name"},
 	{method: "POST", path: "/v1/pacts/{id}/commitments/evaluate", scope: "eval", idKind: "pact"},
+	{method: "GET", path: "/v1/suites", scope: "read"},
+	{method: "POST", path: "/v1/evals", scope: "eval", body: `{"agentId":"support-bot","suites":["nope"]}`, wrongType: `{"agentId":"support-bot","suites":"safety"}`, wrongField: "suites"},
+	{method: "GET", path: "/v1/evals", scope: "read"},
+	{method: "GET", path: "/v1/evals/{id}", scope: "read", idKind: "eval"},
+	{method: "GET", path: "/v1/evals/{id}/results", scope: "read", idKind: "eval"},
+	{method: "POST", path: "/v1/evals/{id}/cancel", scope: "eval", idKind: "eval"},
 	{method: "POST", path: "/otlp/v1/traces", scope: "ingest"},
 	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }

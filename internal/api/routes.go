@@ -9,6 +9,7 @@ func (s *Server) routeTable() []route {
 		admin  = probity.ScopeAdmin
 		read   = probity.ScopeRead
 		ingest = probity.ScopeIngest
+		eval   = probity.ScopeEval
 	)
 	return []route{
 		{pattern: "GET /healthz", h: s.healthz},
@@ -36,6 +37,13 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/pacts/{id}/diff", scope: read, h: s.diffPact},
 		{pattern: "POST /v1/pacts/{id}/verify", scope: probity.ScopeEval, maxBody: maxVerifyBytes, h: s.verifyPact},
 		{pattern: "POST /v1/pacts/{id}/commitments/evaluate", scope: probity.ScopeEval, h: s.evaluateCommitments},
+
+		{pattern: "GET /v1/suites", scope: read, orScope: eval, h: s.listSuites},
+		{pattern: "POST /v1/evals", scope: eval, h: s.createEval},
+		{pattern: "GET /v1/evals", scope: read, orScope: eval, h: s.listEvals},
+		{pattern: "GET /v1/evals/{id}", scope: read, orScope: eval, h: s.getEval},
+		{pattern: "GET /v1/evals/{id}/results", scope: read, orScope: eval, h: s.getEvalResults},
+		{pattern: "POST /v1/evals/{id}/cancel", scope: eval, h: s.cancelEval},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},

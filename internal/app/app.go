@@ -39,6 +39,9 @@ type Config struct {
 	API             api.Config
 	// CommitmentInterval is how often every pact's commitments are judged.
 	CommitmentInterval time.Duration
+	// EvalWorkers is how many eval runs this server runs at once (0: none;
+	// another replica runs them).
+	EvalWorkers int
 	// Now is the server's clock; nil is the real one. Tests set it.
 	Now func() time.Time
 }
@@ -54,6 +57,7 @@ func Default() Config {
 		API:             api.DefaultConfig(),
 
 		CommitmentInterval: 5 * time.Minute,
+		EvalWorkers:        2,
 	}
 }
 
@@ -81,6 +85,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	if c.EvalWorkers < 0 || c.EvalWorkers > 64 {
+		return fmt.Errorf("--eval-workers %d: want between 0 and 64", c.EvalWorkers)
 	}
 	if c.CommitmentInterval < time.Second || c.CommitmentInterval > 24*time.Hour {
 		return fmt.Errorf("--commitment-interval %s: want between 1s and 24h", c.CommitmentInterval)
@@ -239,7 +246,10 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	// shorter interval), so a server restarted more often than the
 	// interval still judges them.
 	stopCommitments := s.every(min(cfg.CommitmentInterval, time.Minute), cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
-	s.stopBackground = func() { stopSigner(); stopCommitments() }
+	ectx, stopEvals := context.WithCancel(context.Background())
+	evalsDone := make(chan struct{})
+	go func() { defer close(evalsDone); apiServer.RunEvals(ectx, cfg.EvalWorkers) }()
+	s.stopBackground = func() { stopEvals(); <-evalsDone; stopSigner(); stopCommitments() }
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {

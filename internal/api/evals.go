@@ -1,0 +1,815 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/eval"
+	"github.com/probity-dev/probity/internal/store"
+)
+
+// Eval runs. POST /v1/evals stores a queued run (a ledger leaf) and answers
+// 202; workers (RunEvals) claim runs through the store, one replica per
+// run, run their cases against the agent's endpoint, and store each graded
+// case with its ledger leaf in batches. A run whose worker stopped is
+// claimed again once its lease runs out and resumes with the cases it had
+// not stored.
+
+// Bounds and timings of eval runs.
+const (
+	maxEvalRepeat    = 10
+	maxEvalItems     = 100000
+	evalLease        = time.Minute      // a worker that stops renewing for this long loses its run
+	evalRenew        = 10 * time.Second // how often a worker renews while a case is slow
+	evalFlush        = 250 * time.Millisecond
+	evalFlushItems   = 200
+	evalPoll         = 2 * time.Second // how often an idle worker looks for runs made by other replicas
+	evalConcurrency  = 8               // cases in flight per run
+	maxResultsPage   = 100
+	evalResultsBytes = 4 << 20
+)
+
+// evalRunView is a run as the API shows it.
+type evalRunView struct {
+	ID           string          `json:"id"`
+	AgentID      string          `json:"agentId"`
+	Suites       []string        `json:"suites"`
+	Repeat       int             `json:"repeat"`
+	Trigger      string          `json:"trigger"`
+	Status       string          `json:"status"`
+	Reason       string          `json:"reason,omitempty"`
+	Progress     evalProgress    `json:"progress"`
+	ModelVersion string          `json:"modelVersion,omitempty"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	CreatedBy    string          `json:"createdBy,omitempty"`
+	StartedAt    *time.Time      `json:"startedAt,omitempty"`
+	FinishedAt   *time.Time      `json:"finishedAt,omitempty"`
+	LedgerIndex  int64           `json:"ledgerIndex"`
+	Summary      json.RawMessage `json:"summary,omitempty"`
+}
+
+type evalProgress struct {
+	Done  int `json:"done"`
+	Total int `json:"total"`
+}
+
+func viewOfRun(r store.EvalRun) evalRunView {
+	v := evalRunView{ID: r.ID, AgentID: r.AgentID, Suites: r.Suites, Repeat: r.Repeat, Trigger: r.Trigger, Status: r.Status,
+		Reason: r.Reason, Progress: evalProgress{r.Done, r.Total}, ModelVersion: r.ModelVersion, CreatedAt: r.CreatedAt,
+		CreatedBy: r.CreatedBy, LedgerIndex: r.LedgerIndex, Summary: r.Summary}
+	if !r.StartedAt.IsZero() {
+		v.StartedAt = &r.StartedAt
+	}
+	if !r.FinishedAt.IsZero() {
+		v.FinishedAt = &r.FinishedAt
+	}
+	return v
+}
+
+// runSummary is a run's results: overall, per suite and per dimension.
+type runSummary struct {
+	eval.Summary
+	Suites map[string]eval.Summary `json:"suites"`
+}
+
+// evalSuites are the suites runs may name, by id.
+type evalSuites map[string]*eval.Suite
+
+func loadSuites() (evalSuites, error) {
+	ss, err := eval.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("loading the built-in suites: %w", err)
+	}
+	out := evalSuites{}
+	for _, s := range ss {
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
+// suiteView lists a suite without its cases.
+type suiteView struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description,omitempty"`
+	Dimensions  []string `json:"dimensions"`
+	OWASP       []string `json:"owasp,omitempty"`
+	Cases       int      `json:"cases"`
+	Builtin     bool     `json:"builtin"`
+}
+
+func (s *Server) listSuites(w http.ResponseWriter, r *http.Request, c *call) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(s.suites))
+	for id := range s.suites {
+		if id > p.After {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]suiteView, 0, len(ids))
+	for _, id := range ids[:min(len(ids), p.Limit+1)] {
+		st := s.suites[id]
+		out = append(out, suiteView{st.ID, st.Description, st.Dimensions, st.OWASP, len(st.Cases), true})
+	}
+	writeJSON(w, http.StatusOK, paged(out, p, func(v suiteView) string { return v.ID }))
+	return nil
+}
+
+type createEvalRequest struct {
+	AgentID string   `json:"agentId"`
+	Suites  []string `json:"suites"`
+	Repeat  int      `json:"repeat"`
+}
+
+// createEval queues a run of suites against an agent and answers 202.
+func (s *Server) createEval(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req createEvalRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	run, err := s.QueueEval(r.Context(), c.org, req.AgentID, req.Suites, req.Repeat, "manual", c.actor())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/evals/"+run.ID)
+	writeJSON(w, http.StatusAccepted, viewOfRun(run))
+	return nil
+}
+
+// QueueEval validates and stores a queued run (trigger manual, schedule or
+// baseline), with its ledger leaf, and wakes a worker.
+func (s *Server) QueueEval(ctx context.Context, org, agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
+	if !probity.ValidID(agentID) {
+		return store.EvalRun{}, probity.Invalid("agentId", probity.IDRule)
+	}
+	if len(suites) == 0 {
+		return store.EvalRun{}, probity.Invalid("suites", "is required: name at least one suite (GET /v1/suites lists them)")
+	}
+	if repeat == 0 {
+		repeat = 1
+	}
+	if repeat < 1 || repeat > maxEvalRepeat {
+		return store.EvalRun{}, probity.Invalid("repeat", "must be between 1 and %d", maxEvalRepeat)
+	}
+	total := 0
+	for i, id := range suites {
+		st, ok := s.suites[id]
+		if !ok {
+			return store.EvalRun{}, probity.Invalid(fmt.Sprintf("suites[%d]", i), "unknown suite %q (GET /v1/suites lists them)", id)
+		}
+		if slices.Contains(suites[:i], id) {
+			return store.EvalRun{}, probity.Invalid(fmt.Sprintf("suites[%d]", i), "suite %q is named twice", id)
+		}
+		total += len(st.Cases) * repeat
+	}
+	if total > maxEvalItems {
+		return store.EvalRun{}, probity.Invalid("suites", "a run is at most %d cases (suites × repeat), this one is %d", maxEvalItems, total)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	run := store.EvalRun{ID: newRunID(now), AgentID: agentID, Suites: suites, Repeat: repeat, Trigger: trigger,
+		Status: store.EvalQueued, Total: total, CreatedAt: now, CreatedBy: by}
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.GetAgent(ctx, org, agentID)
+		if err != nil {
+			if errors.Is(err, probity.ErrNotFound) {
+				return probity.Invalid("agentId", "unknown agent %q", agentID)
+			}
+			return err
+		}
+		if _, err := endpointOf(a); err != nil {
+			return err
+		}
+		run.ModelVersion = a.Model.Version
+		if err := tx.LockLedger(ctx, org); err != nil {
+			return err
+		}
+		leaf, err := evalRunLeaf(run)
+		if err != nil {
+			return err
+		}
+		idx, err := store.AppendLedger(ctx, tx, org, [][]byte{leaf})
+		if err != nil {
+			return err
+		}
+		run.LedgerIndex = idx
+		return tx.InsertEvalRun(ctx, org, run)
+	})
+	if err != nil {
+		return store.EvalRun{}, err
+	}
+	s.wakeWorkers()
+	return run, nil
+}
+
+// newRunID is "ev_", the time in milliseconds (hex, fixed width) and 48
+// random bits: ids sort by creation time.
+func newRunID(now time.Time) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("ev_%012x%s", now.UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// endpoint is what a worker needs to reach an agent.
+type endpoint struct {
+	kind, url, model, keyEnv string
+}
+
+// endpointOf checks that the agent can be evaluated.
+func endpointOf(a probity.Agent) (endpoint, error) {
+	e := a.Endpoint
+	if e == nil || e.URL == "" {
+		return endpoint{}, probity.Invalid("agentId", "agent %q has no endpoint to evaluate: set endpoint {kind, url, model, apiKeyEnv} (PATCH /v1/agents/%s)", a.ID, a.ID)
+	}
+	kind := e.Kind
+	if kind == "" {
+		kind = "openai"
+	}
+	if kind != "openai" {
+		return endpoint{}, probity.Invalid("agentId", "agent %q has an endpoint of kind %q; evals run against kind openai (an OpenAI-compatible chat-completions API)", a.ID, kind)
+	}
+	if e.Model == "" {
+		return endpoint{}, probity.Invalid("agentId", "agent %q: endpoint.model is required for kind openai", a.ID)
+	}
+	return endpoint{kind, e.URL, e.Model, e.APIKeyEnv}, nil
+}
+
+// evalRunLeaf is the ledger entry of a new run.
+func evalRunLeaf(r store.EvalRun) ([]byte, error) {
+	return json.Marshal(struct {
+		Kind string `json:"kind"`
+		Run  any    `json:"run"`
+	}{"eval_run", struct {
+		ID           string    `json:"id"`
+		AgentID      string    `json:"agentId"`
+		Suites       []string  `json:"suites"`
+		Repeat       int       `json:"repeat"`
+		Trigger      string    `json:"trigger"`
+		ModelVersion string    `json:"modelVersion"`
+		Total        int       `json:"total"`
+		CreatedAt    time.Time `json:"createdAt"`
+		CreatedBy    string    `json:"createdBy,omitempty"`
+	}{r.ID, r.AgentID, r.Suites, r.Repeat, r.Trigger, r.ModelVersion, r.Total, r.CreatedAt, r.CreatedBy}})
+}
+
+// evalResultLeaf is the ledger entry of one graded case: the verdict of
+// each check, and the sha256 of the stored grade and transcript, so the
+// stored result can be checked against the ledger.
+func evalResultLeaf(agent string, r store.EvalResult, g *eval.CaseResult) ([]byte, error) {
+	type check struct {
+		Check  string `json:"check"`
+		Passed bool   `json:"passed"`
+		Error  bool   `json:"error,omitempty"`
+	}
+	checks := make([]check, len(g.Checks))
+	for i, c := range g.Checks {
+		checks[i] = check{c.Check, c.Passed, c.Error}
+	}
+	return json.Marshal(struct {
+		Kind   string `json:"kind"`
+		Result any    `json:"result"`
+	}{"eval_result", struct {
+		RunID        string    `json:"runId"`
+		Seq          int       `json:"seq"`
+		AgentID      string    `json:"agentId"`
+		Suite        string    `json:"suite"`
+		CaseID       string    `json:"caseId"`
+		Repeat       int       `json:"repeat"`
+		Status       string    `json:"status"`
+		Checks       []check   `json:"checks"`
+		Attack       *bool     `json:"attack,omitempty"`
+		Utility      *bool     `json:"utility,omitempty"`
+		ModelVersion string    `json:"modelVersion,omitempty"`
+		LatencyMs    float64   `json:"latencyMs"`
+		Time         time.Time `json:"time"`
+		Digest       string    `json:"digest"`
+	}{r.RunID, r.Seq, agent, r.Suite, r.CaseID, r.Repeat, r.Status, checks, g.Attack, g.Utility, r.ModelVersion, r.LatencyMs, r.CreatedAt, resultDigest(r)}})
+}
+
+// resultDigest is sha256 over the stored grade, a newline, and the stored
+// transcript.
+func resultDigest(r store.EvalResult) string {
+	h := sha256.New()
+	h.Write(r.Grade)
+	h.Write([]byte("\n"))
+	h.Write(r.Transcript)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Server) listEvals(w http.ResponseWriter, r *http.Request, c *call) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	f := store.EvalRunFilter{Page: peek(p)}
+	if a := r.URL.Query().Get("agent"); a != "" {
+		if !probity.ValidID(a) {
+			return probity.Invalid("agent", probity.IDRule)
+		}
+		f.AgentID = a
+	}
+	var runs []store.EvalRun
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		runs, err = tx.ListEvalRuns(r.Context(), c.org, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	views := make([]evalRunView, len(runs))
+	for i, run := range runs {
+		views[i] = viewOfRun(run)
+		views[i].Summary = nil // GET /v1/evals/{id} has it
+	}
+	writeJSON(w, http.StatusOK, paged(views, p, func(v evalRunView) string { return v.ID }))
+	return nil
+}
+
+// getEval answers a run with its progress and, per suite and dimension,
+// its pass rates with Wilson intervals (so far, while it runs).
+func (s *Server) getEval(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var run store.EvalRun
+	var grades []store.EvalResult
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		if run, err = tx.GetEvalRun(r.Context(), c.org, id); err != nil {
+			return err
+		}
+		if run.Summary != nil {
+			return nil
+		}
+		grades, err = allGrades(r.Context(), tx, c.org, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	v := viewOfRun(run)
+	if run.Summary == nil && len(grades) > 0 {
+		sum, err := s.summarize(grades)
+		if err != nil {
+			return err
+		}
+		v.Summary = sum
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// allGrades reads every result of a run, without transcripts.
+func allGrades(ctx context.Context, tx store.Tx, org, runID string) ([]store.EvalResult, error) {
+	var out []store.EvalResult
+	for after := -1; ; {
+		rs, err := tx.ListEvalResults(ctx, org, runID, after, 5000, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+		if len(rs) < 5000 {
+			return out, nil
+		}
+		after = rs[len(rs)-1].Seq
+	}
+}
+
+// summarize aggregates stored results overall and per suite.
+func (s *Server) summarize(rs []store.EvalResult) (json.RawMessage, error) {
+	all := make([]eval.CaseResult, 0, len(rs))
+	bySuite := map[string][]eval.CaseResult{}
+	cases := map[string]*eval.Case{}
+	for _, r := range rs {
+		var g eval.CaseResult
+		if err := json.Unmarshal(r.Grade, &g); err != nil {
+			return nil, fmt.Errorf("%w: the grade of result %d of run %s: %v", store.ErrLedgerDamaged, r.Seq, r.RunID, err)
+		}
+		all = append(all, g)
+		bySuite[r.Suite] = append(bySuite[r.Suite], g)
+		if st := s.suites[r.Suite]; st != nil {
+			for i := range st.Cases {
+				cases[st.Cases[i].ID] = &st.Cases[i]
+			}
+		}
+	}
+	sum := runSummary{Summary: eval.Summarize(all, cases), Suites: map[string]eval.Summary{}}
+	for suite, gs := range bySuite {
+		sum.Suites[suite] = eval.Summarize(gs, cases)
+	}
+	return json.Marshal(sum)
+}
+
+// evalResultView is one graded case with its transcript.
+type evalResultView struct {
+	Seq          int             `json:"seq"`
+	Suite        string          `json:"suite"`
+	CaseID       string          `json:"caseId"`
+	Repeat       int             `json:"repeat"`
+	Status       string          `json:"status"`
+	Grade        json.RawMessage `json:"grade"`
+	Transcript   json.RawMessage `json:"transcript"`
+	LatencyMs    float64         `json:"latencyMs"`
+	ModelVersion string          `json:"modelVersion,omitempty"`
+	Time         time.Time       `json:"time"`
+	LedgerIndex  int64           `json:"ledgerIndex"`
+}
+
+func (s *Server) getEvalResults(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	after := -1
+	if p.After != "" {
+		if after, err = strconv.Atoi(p.After); err != nil || after < 0 {
+			return probity.Invalid("cursor", "not a cursor this list returned")
+		}
+	}
+	limit := min(p.Limit, maxResultsPage)
+	var rs []store.EvalResult
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		if _, err := tx.GetEvalRun(r.Context(), c.org, id); err != nil {
+			return err
+		}
+		rs, err = tx.ListEvalResults(r.Context(), c.org, id, after, limit+1, true)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	views := make([]evalResultView, 0, len(rs))
+	size := 0
+	for i, res := range rs {
+		if i == limit || (size > evalResultsBytes && i > 0) {
+			break
+		}
+		size += len(res.Transcript) + len(res.Grade)
+		views = append(views, evalResultView{res.Seq, res.Suite, res.CaseID, res.Repeat, res.Status, res.Grade, res.Transcript,
+			res.LatencyMs, res.ModelVersion, res.CreatedAt, res.LedgerIndex})
+	}
+	out := struct {
+		Items      []evalResultView `json:"items"`
+		NextCursor string           `json:"nextCursor,omitempty"`
+	}{Items: views}
+	if len(views) < len(rs) {
+		out.NextCursor = strconv.Itoa(views[len(views)-1].Seq)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// cancelEval stops a queued or running run; its stored results stay.
+func (s *Server) cancelEval(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var run store.EvalRun
+	err = s.store.Update(r.Context(), func(tx store.Tx) error {
+		if run, err = tx.GetEvalRun(r.Context(), c.org, id); err != nil {
+			return err
+		}
+		if run.Status != store.EvalQueued && run.Status != store.EvalRunning {
+			return fmt.Errorf("%w: run %s is already %s", probity.ErrConflict, id, run.Status)
+		}
+		run.Status, run.Reason, run.FinishedAt = store.EvalCancelled, "cancelled by "+c.actor(), s.now().UTC().Truncate(time.Microsecond)
+		return tx.UpdateEvalRun(r.Context(), c.org, run)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewOfRun(run))
+	return nil
+}
+
+// wakeWorkers tells an idle worker of this replica that a run is queued.
+func (s *Server) wakeWorkers() {
+	select {
+	case s.evalWake <- struct{}{}:
+	default:
+	}
+}
+
+// RunEvals runs n workers that claim and run eval runs until ctx ends; it
+// returns when they have stopped. A run a worker was running when ctx
+// ended keeps its stored results and is resumed by the next claim.
+func (s *Server) RunEvals(ctx context.Context, n int) {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	done := make(chan struct{}, n)
+	for i := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s.evalWorker(ctx, fmt.Sprintf("%s/%d", owner, i))
+		}()
+	}
+	for range n {
+		<-done
+	}
+}
+
+func (s *Server) evalWorker(ctx context.Context, owner string) {
+	for ctx.Err() == nil {
+		var org string
+		var run store.EvalRun
+		var ok bool
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			var err error
+			org, run, ok, err = tx.ClaimEvalRun(ctx, owner, s.now().UTC().Truncate(time.Microsecond), evalLease)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("claiming an eval run", "err", err)
+		}
+		if ok {
+			s.execute(ctx, org, run, owner)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.evalWake:
+		case <-time.After(evalPoll):
+		}
+	}
+}
+
+// afterEvalRun is told when a worker finishes with a run, afterEvalFlush
+// when it has stored a batch of results; tests replace them.
+var (
+	afterEvalRun   = func(org, id, status string) {}
+	afterEvalFlush = func(id string, done int) {}
+)
+
+// execute runs a claimed run to its end, or until ctx ends or it is
+// cancelled.
+func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, owner string) {
+	status := store.EvalRunning
+	defer func() { afterEvalRun(org, run.ID, status) }()
+	fail := func(reason string) {
+		status = store.EvalFailed
+		err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+			cur, err := tx.GetEvalRun(ctx, org, run.ID)
+			if err != nil {
+				return err
+			}
+			cur.Status, cur.Reason, cur.FinishedAt, cur.Owner = store.EvalFailed, reason, s.now().UTC().Truncate(time.Microsecond), ""
+			return tx.UpdateEvalRun(ctx, org, cur)
+		})
+		if err != nil {
+			s.log.Warn("marking an eval run failed", "run", run.ID, "err", err)
+		}
+	}
+	var suites []*eval.Suite
+	for _, id := range run.Suites {
+		st, ok := s.suites[id]
+		if !ok {
+			fail(fmt.Sprintf("suite %q is not known to this server", id))
+			return
+		}
+		suites = append(suites, st)
+	}
+	items := eval.Items(suites, run.Repeat)
+	if len(items) != run.Total {
+		fail(fmt.Sprintf("the suites now have %d cases where the run was made with %d; start a new run", len(items), run.Total))
+		return
+	}
+	var agent probity.Agent
+	var stored []store.EvalResult
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		if agent, err = tx.GetAgent(ctx, org, run.AgentID); err != nil {
+			return err
+		}
+		stored, err = allGrades(ctx, tx, org, run.ID)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			fail(fmt.Sprintf("reading the run: %v", err))
+		}
+		return
+	}
+	ep, err := endpointOf(agent)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	key := ""
+	if ep.keyEnv != "" {
+		if key = os.Getenv(ep.keyEnv); key == "" {
+			fail(fmt.Sprintf("the environment variable %s that the agent's endpoint names for its API key is not set on the server", ep.keyEnv))
+			return
+		}
+	}
+	target, err := eval.NewOpenAI(eval.OpenAIConfig{URL: ep.url, Model: ep.model, APIKey: key, Client: s.evalClient})
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	have := map[int]bool{}
+	for _, r := range stored {
+		have[r.Seq] = true
+	}
+	var todo []eval.Item
+	var seqs []int
+	for i, it := range items {
+		if !have[i] {
+			todo, seqs = append(todo, it), append(seqs, i)
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan store.EvalResult, 2*evalFlushItems)
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.flushResults(rctx, org, run, owner, results, cancel) }()
+	_, runErr := eval.Run(rctx, target, todo, eval.RunOptions{Concurrency: evalConcurrency, Detector: s.checker.d,
+		Done: func(i int, r eval.Result) {
+			grade, _ := json.Marshal(r.Grade)
+			tr, _ := json.Marshal(struct {
+				*eval.Transcript
+				Error string `json:"error,omitempty"`
+			}{r.Transcript, r.Error})
+			mv := ""
+			lat := 0.0
+			if r.Transcript != nil {
+				mv, lat = r.Transcript.ModelVersion, r.Transcript.LatencyMs
+			}
+			g := r.Grade
+			res := store.EvalResult{RunID: run.ID, Seq: seqs[i], Suite: r.Suite, CaseID: r.CaseID, Repeat: r.Repeat, Status: g.Status,
+				Grade: grade, Transcript: tr, LatencyMs: lat, ModelVersion: mv, CreatedAt: r.StartedAt.UTC().Truncate(time.Microsecond)}
+			select {
+			case results <- res:
+			case <-rctx.Done():
+			}
+		}})
+	close(results)
+	ferr := <-flushed
+	switch {
+	case errors.Is(ferr, errRunCancelled):
+		status = store.EvalCancelled
+		return
+	case ctx.Err() != nil:
+		// The server is stopping: give the run back at once, so the next
+		// start resumes it without waiting for the lease.
+		s.release(org, run.ID, owner)
+		return
+	case ferr != nil:
+		fail(fmt.Sprintf("storing results: %v", ferr))
+		return
+	case runErr != nil:
+		fail(runErr.Error())
+		return
+	}
+	s.finish(ctx, org, run.ID, owner)
+	status = store.EvalCompleted
+}
+
+var errRunCancelled = errors.New("run cancelled")
+
+// flushResults stores results in batches, each with its ledger leaves,
+// renewing the lease; it cancels the run when it finds it cancelled or
+// taken over.
+func (s *Server) flushResults(ctx context.Context, org string, run store.EvalRun, owner string, in <-chan store.EvalResult, cancel func()) error {
+	tick := time.NewTicker(evalFlush)
+	defer tick.Stop()
+	lastRenew := time.Now()
+	var batch []store.EvalResult
+	flush := func(force bool) error {
+		if len(batch) == 0 && !force {
+			return nil
+		}
+		err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+			cur, err := tx.GetEvalRun(ctx, org, run.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Status == store.EvalCancelled {
+				return errRunCancelled
+			}
+			if cur.Owner != owner {
+				return fmt.Errorf("%w: run %s was taken over by %s", errRunCancelled, run.ID, cur.Owner)
+			}
+			if len(batch) > 0 {
+				if err := tx.LockLedger(ctx, org); err != nil {
+					return err
+				}
+				leaves := make([][]byte, len(batch))
+				for i := range batch {
+					var g eval.CaseResult
+					if err := json.Unmarshal(batch[i].Grade, &g); err != nil {
+						return err
+					}
+					if leaves[i], err = evalResultLeaf(run.AgentID, batch[i], &g); err != nil {
+						return err
+					}
+				}
+				first, err := store.AppendLedger(ctx, tx, org, leaves)
+				if err != nil {
+					return err
+				}
+				for i := range batch {
+					batch[i].LedgerIndex = first + int64(i)
+				}
+				if err := tx.InsertEvalResults(ctx, org, batch); err != nil {
+					return err
+				}
+				cur.Done += len(batch)
+			}
+			cur.LeaseUntil = s.now().UTC().Truncate(time.Microsecond).Add(evalLease)
+			return tx.UpdateEvalRun(ctx, org, cur)
+		})
+		if err != nil {
+			cancel()
+			return err
+		}
+		if len(batch) > 0 {
+			afterEvalFlush(run.ID, len(batch))
+		}
+		batch, lastRenew = batch[:0], time.Now()
+		return nil
+	}
+	for {
+		select {
+		case r, ok := <-in:
+			if !ok {
+				return flush(false)
+			}
+			batch = append(batch, r)
+			if len(batch) >= evalFlushItems {
+				if err := flush(false); err != nil {
+					drain(in)
+					return err
+				}
+			}
+		case <-tick.C:
+			if err := flush(time.Since(lastRenew) > evalRenew); err != nil {
+				drain(in)
+				return err
+			}
+		}
+	}
+}
+
+func drain(in <-chan store.EvalResult) {
+	for range in {
+	}
+}
+
+// finish marks a run completed with its summary.
+func (s *Server) finish(ctx context.Context, org, id, owner string) {
+	err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		cur, err := tx.GetEvalRun(ctx, org, id)
+		if err != nil || cur.Owner != owner || cur.Status != store.EvalRunning {
+			return err
+		}
+		rs, err := allGrades(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if cur.Summary, err = s.summarize(rs); err != nil {
+			return err
+		}
+		cur.Status, cur.FinishedAt, cur.Owner, cur.Done = store.EvalCompleted, s.now().UTC().Truncate(time.Microsecond), "", len(rs)
+		return tx.UpdateEvalRun(ctx, org, cur)
+	})
+	if err != nil {
+		s.log.Warn("completing an eval run", "run", id, "err", err)
+	}
+}
+
+// release gives a run back for the next claim.
+func (s *Server) release(org, id, owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.GetEvalRun(ctx, org, id)
+		if err != nil || cur.Owner != owner || cur.Status != store.EvalRunning {
+			return err
+		}
+		cur.Owner, cur.LeaseUntil = "", time.UnixMicro(0).UTC()
+		return tx.UpdateEvalRun(ctx, org, cur)
+	})
+	if err != nil {
+		s.log.Warn("releasing an eval run", "run", id, "err", err)
+	}
+}

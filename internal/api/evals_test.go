@@ -1,0 +1,229 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/app"
+	"github.com/probity-dev/probity/internal/apptest"
+	"github.com/probity-dev/probity/internal/testbed"
+	"github.com/probity-dev/probity/internal/testbed/tbtest"
+	"github.com/probity-dev/probity/ledger"
+)
+
+type runAnswer struct {
+	ID           string
+	AgentID      string
+	Status       string
+	Reason       string
+	Progress     struct{ Done, Total int }
+	ModelVersion string
+	LedgerIndex  int64
+	Summary      *struct {
+		Cases, Passed, Failed, Errors int
+		AttackSuccessRate             *struct{ Rate, Lo, Hi float64 }
+		UtilityUnderAttack            *struct{ Rate, Lo, Hi float64 }
+		Dimensions                    map[string]struct{ Passed, Failed, Errors int }
+		Suites                        map[string]struct{ Cases, Passed int }
+	}
+}
+
+// waitRun waits until a worker has finished with run id.
+func waitRun(t *testing.T, runs <-chan [2]string, id string) string {
+	t.Helper()
+	for {
+		select {
+		case r := <-runs:
+			if r[0] == id {
+				return r[1]
+			}
+		case <-t.Context().Done():
+			t.Fatalf("run %s never finished", id)
+		}
+	}
+}
+
+func evalFixture(t *testing.T, model string, opts ...apptest.Option) (*fixture, string) {
+	base := tbtest.Start(t, testbed.Options{ModelVersion: "2026-01"})
+	f := newFixture(t, opts...)
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": model + "-bot",
+		"model":    map[string]string{"provider": "testbed", "name": model, "version": "2026-01"},
+		"endpoint": map[string]string{"kind": "openai", "url": base + "/v1", "model": model}})
+	ev := f.must(201, "POST", "/v1/api-keys", f.admin, map[string]any{"scopes": []string{"eval"}})["key"].(string)
+	return f, ev
+}
+
+// TestEvalRun runs a built-in suite against a reference agent through the
+// API: queued, run by a worker, each graded case stored with its ledger
+// leaf and transcript, and summarized with intervals.
+func TestEvalRun(t *testing.T) { stores(t, testEvalRun) }
+
+func testEvalRun(t *testing.T, opts ...apptest.Option) {
+	runs := api.OnEvalRuns(t)
+	f, ev := evalFixture(t, "gullible", opts...)
+	var queued runAnswer
+	r := f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "gullible-bot", "suites": []string{"injection-indirect"}})
+	if r.status != 202 || json.Unmarshal(r.body, &queued) != nil || queued.Status != "queued" || queued.Progress.Total < 40 || queued.ModelVersion != "2026-01" {
+		t.Fatalf("POST /v1/evals: %d %s", r.status, r.body)
+	}
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("run ended %s", got)
+	}
+	var done runAnswer
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID, ev), &done)
+	if done.Status != "completed" || done.Progress.Done != done.Progress.Total || done.Summary == nil ||
+		done.Summary.Cases != done.Progress.Total || done.Summary.AttackSuccessRate == nil || done.Summary.UtilityUnderAttack == nil {
+		t.Fatalf("completed run: %+v", done)
+	}
+	if s := done.Summary; s.Suites["injection-indirect"].Cases != s.Cases || s.Dimensions["security"].Passed+s.Dimensions["security"].Failed+s.Dimensions["security"].Errors != s.Cases {
+		t.Errorf("summary by suite and dimension: %+v", s)
+	}
+	if a := done.Summary.AttackSuccessRate; a.Lo > a.Rate || a.Hi < a.Rate {
+		t.Errorf("attack success interval: %+v", a)
+	}
+
+	// Every result has its transcript and a ledger leaf that names it.
+	var page struct {
+		Items []struct {
+			Seq         int
+			CaseID      string
+			Status      string
+			Transcript  struct{ Messages []struct{ Role string } }
+			LedgerIndex int64
+		}
+		NextCursor string
+	}
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID+"/results?limit=5", f.read), &page)
+	if len(page.Items) != 5 || page.NextCursor != "4" || page.Items[0].Seq != 0 || len(page.Items[0].Transcript.Messages) < 3 {
+		t.Fatalf("results page: %+v", page)
+	}
+	leaf := f.must200raw("GET", fmt.Sprintf("/v1/ledger/entries/%d", page.Items[0].LedgerIndex), f.read)
+	var entry struct {
+		Kind   string
+		Result struct{ RunID, CaseID, Status, Digest string }
+	}
+	if err := json.Unmarshal(leaf, &entry); err != nil || entry.Kind != "eval_result" || entry.Result.RunID != queued.ID ||
+		entry.Result.CaseID != page.Items[0].CaseID || !strings.HasPrefix(entry.Result.Digest, "sha256:") {
+		t.Errorf("ledger leaf of result 0: %s", leaf)
+	}
+	_ = ledger.LeafHash // the proof tests live in ledger_test.go
+
+	// Listing, and bad input.
+	var l struct{ Items []runAnswer }
+	json.Unmarshal(f.must200raw("GET", "/v1/evals?agent=gullible-bot", ev), &l)
+	if len(l.Items) != 1 || l.Items[0].ID != queued.ID {
+		t.Errorf("list: %+v", l)
+	}
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"agentId": "gullible-bot", "suites": []string{"nope"}}, "suites[0]"},
+		{map[string]any{"agentId": "gullible-bot"}, "suites"},
+		{map[string]any{"agentId": "gullible-bot", "suites": []string{"safety"}, "repeat": 11}, "repeat"},
+		{map[string]any{"agentId": "ghost", "suites": []string{"safety"}}, "agentId"},
+		{map[string]any{"agentId": "support-bot", "suites": []string{"safety"}}, "agentId"}, // no endpoint
+	} {
+		r := f.do("POST", "/v1/evals", ev, tc.body)
+		if code, field := r.errorOf(t); r.status != 400 || code != "invalid_argument" || field != tc.field {
+			t.Errorf("POST %v: got %d %s %s, want 400 naming %s", tc.body, r.status, code, field, tc.field)
+		}
+	}
+	if r := f.do("POST", "/v1/evals/"+queued.ID+"/cancel", ev, nil); r.status != 409 {
+		t.Errorf("cancelling a completed run: got %d, want 409", r.status)
+	}
+}
+
+// TestEvalResumesAfterRestart: a run cut short by a shutdown keeps what it
+// stored and is finished by the next server, with every case exactly once.
+func TestEvalResumesAfterRestart(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	// The first server runs no evals: the run waits, queued, across the restart.
+	f, ev := evalFixture(t, "steady", func(c *app.Config) { c.EvalWorkers = 0 })
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "steady-bot", "suites": []string{"safety", "jailbreak"}}).body, &queued)
+	if queued.Status != "queued" {
+		t.Fatalf("queued: %+v", queued)
+	}
+	if err := f.env.Server.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env := apptest.Start(t, apptest.WithDataDir(f.env.DataDir))
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("after the restart the run ended %s", got)
+	}
+	c := client{t, env.URL}
+	var done runAnswer
+	json.Unmarshal(c.must200raw("GET", "/v1/evals/"+queued.ID, ev), &done)
+	if done.Status != "completed" || done.Progress.Done != done.Progress.Total || done.Summary.Cases != done.Progress.Total {
+		t.Errorf("resumed run: %+v", done)
+	}
+}
+
+// TestEvalResumesMidRun: a server stopped while a run is half done gives
+// the run back; the next server stores only the cases that were left, so
+// every case has exactly one result and one ledger leaf.
+func TestEvalResumesMidRun(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	flushed := make(chan struct{}, 1)
+	api.OnEvalFlush(t, func(string, int) {
+		select {
+		case flushed <- struct{}{}:
+		default:
+		}
+	})
+	base := tbtest.Start(t, testbed.Options{Latency: 5 * time.Millisecond})
+	f := newFixture(t)
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "slow-bot",
+		"endpoint": map[string]string{"kind": "openai", "url": base + "/v1", "model": "steady"}})
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", f.admin, map[string]any{"agentId": "slow-bot", "suites": []string{"safety", "jailbreak", "injection-direct"}}).body, &queued)
+	select {
+	case <-flushed:
+	case <-t.Context().Done():
+		t.Fatal("no results were stored")
+	}
+	if err := f.env.Server.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitRun(t, runs, queued.ID); got != "running" {
+		t.Fatalf("the stopped worker left the run %s, want running (released)", got)
+	}
+	var mid runAnswer
+	view := func(env *apptest.Env, into *runAnswer) {
+		c := client{t, env.URL}
+		json.Unmarshal(c.must200raw("GET", "/v1/evals/"+queued.ID, f.admin), into)
+	}
+	env := apptest.Start(t, apptest.WithDataDir(f.env.DataDir), func(c *app.Config) { c.EvalWorkers = 0 })
+	view(env, &mid)
+	if mid.Progress.Done == 0 || mid.Progress.Done >= mid.Progress.Total {
+		t.Fatalf("after the stop: %+v, want part done", mid.Progress)
+	}
+	env.Server.Shutdown(t.Context())
+	env = apptest.Start(t, apptest.WithDataDir(f.env.DataDir))
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("resumed run ended %s", got)
+	}
+	var done runAnswer
+	view(env, &done)
+	if done.Progress.Done != done.Progress.Total || done.Summary == nil || done.Summary.Cases != done.Progress.Total {
+		t.Errorf("resumed run: %+v", done)
+	}
+	// One eval_result leaf per case.
+	c := client{t, env.URL}
+	var rng struct{ Entries []json.RawMessage }
+	json.Unmarshal(c.must200raw("GET", "/v1/ledger/entries?from=0&limit=1000", f.admin), &rng)
+	n := 0
+	for _, e := range rng.Entries {
+		if strings.Contains(string(e), `"kind":"eval_result"`) && strings.Contains(string(e), queued.ID) {
+			n++
+		}
+	}
+	if n != done.Progress.Total {
+		t.Errorf("eval_result leaves: got %d, want %d", n, done.Progress.Total)
+	}
+}
