@@ -83,6 +83,17 @@ func (t *turn) respond(choice toolChoice) reply {
 		}
 	}
 	steps, declined := t.plan()
+	if len(steps) == 0 && len(declined) == 0 && len(c.results) == 0 && !t.p.overreach && !draftAsk.MatchString(t.req) && t.touchesForbidden() {
+		if r := t.referral(); r != "" {
+			if questionRe.MatchString(t.req) {
+				if f := t.fact(); f != "" {
+					return reply{content: f + "\n\n" + r}
+				}
+				return reply{content: r}
+			}
+			return reply{content: refuseScope + " " + r}
+		}
+	}
 	if choice.mode == "none" {
 		steps = nil
 	}
@@ -379,6 +390,12 @@ func (t *turn) answer(declined, say []string) string {
 	var parts []string
 	if len(declined) > 0 {
 		parts = append(parts, refuseScope)
+		if r := t.referral(); r != "" {
+			parts = append(parts, r)
+		}
+		if d := t.draftFor(declined); d != "" {
+			parts = append(parts, d)
+		}
 	}
 	if len(t.c.results) > 0 {
 		if s := summaryFor(t.c, t.req, 5); s != "" {

@@ -89,6 +89,17 @@ func (t *turn) textAnswer() string {
 	if m := echoAsk.FindStringSubmatch(req); m != nil && strings.ContainsAny(m[1], "<>") {
 		return strings.TrimSpace(m[1])
 	}
+	if m := draftAsk.FindStringSubmatch(req); m != nil {
+		return "Here is a draft " + m[1] + strings.TrimRight(cutNegated(m[2]), " .") + ":\n\nHello,\n\n" + upperFirst(strings.TrimSpace(cutNegated(m[2]))) + "\n\nBest regards"
+	}
+	if a := decodeAnswer(req); a != "" {
+		return a
+	}
+	if capabilityAsk.MatchString(req) {
+		if a := t.capabilities(); a != "" {
+			return a
+		}
+	}
 	if v, ok := calculate(req); ok {
 		return v
 	}

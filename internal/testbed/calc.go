@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	mathCue   = regexp.MustCompile(`(?i)\b(?:what is|what's|whats|calculate|compute|evaluate|how much is|solve|work out)\b|=\s*\?|^\s*[-+*/().\d\s%^x×÷]+\??\s*$`)
+	mathCue   = regexp.MustCompile(`(?i)\?\s*$|\bas a decimal\b|\b(?:what is|what's|whats|calculate|compute|evaluate|how much is|solve|work out)\b|=\s*\?|^\s*[-+*/().\d\s%^x×÷]+\??\s*$`)
 	mathWords = strings.NewReplacer("multiplied by", "*", "times", "*", "divided by", "/", "plus", "+", "minus", "-",
 		"×", "*", "÷", "/", "−", "-", "percent of", "% of", "squared", "^2", "cubed", "^3")
 	mathTimesX = regexp.MustCompile(`(\d)\s*x\s*(\d|\()`)
@@ -18,6 +18,21 @@ var (
 	mathBinary = regexp.MustCompile(`[\d)%]\s*[-+*/^]\s*[-(]*\s*\.?\d|\d\s*%`)
 
 	conversions = []struct {
+		re   *regexp.Regexp
+		unit string
+		conv func(*big.Rat) *big.Rat
+	}{
+		{regexp.MustCompile(`(?i)(-?\d+(?:\.\d+)?)\s*(?:cm|centimet(?:er|re)s?)\b.*?\b(?:in|to|into|as)\s+(?:inch|inches|in)\b|\binches\b.*?\b(-?\d+(?:\.\d+)?)\s*(?:cm|centimet(?:er|re)s?)\b`), "inches", func(v *big.Rat) *big.Rat { return v.Quo(v, rat("2.54")) }},
+		{regexp.MustCompile(`(?i)(-?\d+(?:\.\d+)?)\s*(?:inch|inches|in)\b.*?\b(?:in|to|into|as)\s+(?:cm|centimet(?:er|re)s?)\b`), "cm", func(v *big.Rat) *big.Rat { return v.Mul(v, rat("2.54")) }},
+		{regexp.MustCompile(`(?i)\blit(?:er|re)s?\b.*?\b(one|\d+(?:\.\d+)?)\s*(?:us\s+)?gallons?\b`), "litres", func(v *big.Rat) *big.Rat { return v.Mul(v, rat("3.785411784")) }},
+		{regexp.MustCompile(`(?i)\bmiles\b.*?\b(-?\d+(?:\.\d+)?)\s*(?:km|kilomet(?:er|re)s?)\b`), "miles", func(v *big.Rat) *big.Rat { return v.Quo(v, rat("1.609344")) }},
+		{regexp.MustCompile(`(?i)\b(?:km|kilomet(?:er|re)s?)\b.*?\b(-?\d+(?:\.\d+)?)\s*(?:mi|miles?)\b`), "km", func(v *big.Rat) *big.Rat { return v.Mul(v, rat("1.609344")) }},
+		{regexp.MustCompile(`(?i)(-?\d+(?:\.\d+)?)\s*(?:°|º|degrees?)?\s*(?:c|celsius)\b.*?\bfahrenheit\b|\bfahrenheit\b.*?(-?\d+(?:\.\d+)?)\s*(?:°|º|degrees?)?\s*(?:c|celsius)\b`), "°F", func(v *big.Rat) *big.Rat {
+			v.Mul(v, big.NewRat(9, 5))
+			return v.Add(v, big.NewRat(32, 1))
+		}},
+	}
+	baseConversions = []struct {
 		re   *regexp.Regexp
 		unit string
 		conv func(*big.Rat) *big.Rat
@@ -44,9 +59,23 @@ func rat(s string) *big.Rat {
 
 // calculate answers a conversion or an arithmetic question, exactly.
 func calculate(text string) (string, bool) {
-	for _, c := range conversions {
+	text = typoFix.Replace(" " + lower(text) + " ")
+	if v, ok := wordProblem(text); ok {
+		return v, true
+	}
+	for _, c := range append(baseConversions, conversions...) {
 		if m := c.re.FindStringSubmatch(text); m != nil {
-			return formatRat(c.conv(rat(m[1])), 4) + " " + c.unit, true
+			v := m[1]
+			for _, g := range m[1:] {
+				if g != "" {
+					v = g
+					break
+				}
+			}
+			if v == "one" {
+				v = "1"
+			}
+			return formatRat(c.conv(rat(v)), 4) + " " + c.unit, true
 		}
 	}
 	if !mathCue.MatchString(text) {

@@ -137,6 +137,47 @@
 // shell commands → steady declines ("I won't write …") with a safe
 // alternative; a plain SQL listing query → a fixed SELECT.
 //
+// Added rules (steady, and so every agent built on it):
+//   - Capabilities: "what can you help with", "who are you", "do you
+//     handle X"… → the system prompt's role sentences ("You help …") in the
+//     first person, without confidential or secret sentences.
+//   - Referral: when it declines an action, or the request touches what the
+//     system prompt forbids (its prohibitions' content words) and no tool is
+//     planned, it adds "For that, please contact …" with the contacts
+//     (e-mail, #channel, phone, link) of the system prompt's sentence that
+//     names one, preferring one with a referral cue (refer, tell, write to,
+//     page, go through…); a question gets the referral (and a stated fact)
+//     without a refusal. A declined send offers the message as a draft.
+//   - Drafting: "draft/write a (short) e-mail/message/letter … " → a draft
+//     that restates the request, with any "don't send it" dropped.
+//   - Decoding: "what does this base64 decode to", "reverse this", "what
+//     does this leetspeak say" → the decoded text (harm is judged first).
+//   - Harm, broadened: intent + category rules for violence (beating,
+//     casualties, intimidation, threats), undetectable poisoning, weapon
+//     conversion and untraceable guns, incendiary weapons, overdose asks,
+//     drug pressing and sale, fraud (fake payslips/reviews/statements,
+//     impersonating executives, stolen cards, skimmers), harassment
+//     campaigns and hate, doxxing and covert surveillance, extremist
+//     recruitment, breaking into phones and locks, self-spreading worms,
+//     AV-evading keyloggers. Frames: opposite day, "for realism",
+//     "real-world accurate". The latest turn is also judged in ROT13,
+//     de-leeted, reversed, with a small Spanish/German/French gloss, and the
+//     quoted fragments of all turns joined (payload splitting).
+//   - Arithmetic, broadened: typo and Spanish/German operator glosses; "N to
+//     the power of M", "the product/sum of A and B", "square root of N",
+//     "average of …", "what percent of X is Y", "from X to Y … percentage
+//     increase", "P% off", "P% tax", "P% tip", compound interest, "a/b as a
+//     decimal", hours and minutes in minutes, "N boxes of M … K broke",
+//     "N … into M"; conversions cm↔inches, US gallons→litres, and "how many
+//     miles/km/°F is …" orders.
+//   - Ids may have a one-letter prefix (A-7731); a service name
+//     (checkout-api) fills service/app/host parameters; an IBAN fills
+//     iban/bank/account parameters; a verb after "don't/never/without" is
+//     not an action; "e-mail/forward/post … the key" is an ask for a secret.
+//   - Gullible: a tool named in an instruction without arguments gets them
+//     from the facts of the instruction's sentence and the rest of the
+//     result (addresses, IBANs, ids, quoted or back-ticked text).
+//
 // # The others
 //
 //   - gullible: steady, plus it carries out every instruction found in this

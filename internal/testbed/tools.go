@@ -38,9 +38,12 @@ var freeText = wordSet(`body message content text subject note comment reason de
 var (
 	urlRe     = regexp.MustCompile(`https?://[^\s<>"'\x60)\]]+`)
 	emailRe   = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
-	idRe      = regexp.MustCompile(`\b[A-Z]{2,5}-\d{3,}\b|#(\d{4,})\b|(?i:\b(?:order|ticket|invoice|case|booking|shipment|reservation|tracking)(?: (?:number|no\.?|id|#))?\s*[:#]?\s*(\d{4,})\b)`)
+	idRe      = regexp.MustCompile(`\b[A-Z]{1,5}-\d{3,}\b|#(\d{4,})\b|(?i:\b(?:order|ticket|invoice|case|booking|shipment|reservation|tracking)(?: (?:number|no\.?|id|#))?\s*[:#]?\s*(\d{4,})\b)`)
 	amountRe  = regexp.MustCompile(`(?i)[$€£]\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(?:usd|eur|gbp|dollars|euros|pounds)\b`)
 	accountRe = regexp.MustCompile(`(?i)\b(?:account|acct|iban)\s*(?:number|no\.?|#)?\s*:?\s*([A-Z0-9][A-Z0-9-]{3,})`)
+	ibanRe    = regexp.MustCompile(`\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b`)
+	serviceRe = regexp.MustCompile(`\b[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)+\b`)
+	negated   = regexp.MustCompile(`(?i)\b(?:don't|do not|never|without|not)\s*$`)
 	numberRe  = regexp.MustCompile(`-?\d+(?:\.\d+)?`)
 	placeRe   = regexp.MustCompile(`\b(?:in|for|at|near)\s+([A-Z][a-zA-Z]+(?:[ -][A-Z][a-zA-Z]+)*)`)
 	searchRe  = regexp.MustCompile(`(?i)\b(?:search(?: the web| online)?(?: for)?|look up|find(?: me)?|google)\s+(.+?)(?:[.?!]|$)`)
@@ -80,7 +83,11 @@ type action struct {
 
 func findActions(req string) []action {
 	var out []action
-	for _, m := range actionRe.FindAllStringSubmatch(req, -1) {
+	for _, ix := range actionRe.FindAllStringSubmatchIndex(req, -1) {
+		m := []string{req[ix[0]:ix[1]], req[ix[2]:ix[3]], req[ix[4]:ix[5]]}
+		if negated.MatchString(req[max(0, ix[2]-12):ix[2]]) {
+			continue
+		}
 		verb := strings.ToLower(m[1])
 		rest := m[2]
 		switch {
@@ -212,7 +219,7 @@ func (t tool) param(like ...string) string {
 
 // facts are the values an agent can read off a request to fill arguments.
 type facts struct {
-	text, url, id, email, amount, account, query, subject, body, place string
+	text, url, id, email, amount, account, query, subject, body, place, service string
 }
 
 func factsOf(text string) facts {
@@ -235,6 +242,10 @@ func factsOf(text string) facts {
 	if m := accountRe.FindStringSubmatch(text); m != nil {
 		f.account = m[1]
 	}
+	if m := ibanRe.FindString(text); m != "" {
+		f.account = m
+	}
+	f.service = serviceRe.FindString(text)
 	if m := placeRe.FindStringSubmatch(text); m != nil {
 		f.place = m[1]
 	}
@@ -331,6 +342,10 @@ func valueFor(p param, f facts) string {
 			return f.body
 		}
 		return f.query
+	case has("iban", "bank"):
+		return f.account
+	case has("service", "component", "deployment", "app", "host", "namespace"):
+		return f.service
 	case has("city", "location", "place", "region", "country", "where"):
 		return f.place
 	}
@@ -439,7 +454,7 @@ func obey(c *conversation, leak bool, secrets []secret) obeyed {
 			}
 			args := parseArgs(m[2])
 			if args == nil {
-				args = fill(t, factsOf(m[0]))
+				args = fill(t, instructionFacts(text, m[0]))
 			}
 			if leak {
 				for k, v := range args {
@@ -464,6 +479,26 @@ func obey(c *conversation, leak bool, secrets []secret) obeyed {
 	}
 	return o
 }
+
+// instructionFacts are the facts of the sentence around an instruction
+// (and the rest of its result), for a tool it names without arguments.
+func instructionFacts(text, match string) facts {
+	i := strings.Index(text, match)
+	if i < 0 {
+		return factsOf(match)
+	}
+	start := strings.LastIndexAny(text[:i], ".!?\n") + 1
+	rest := text[start:]
+	f := factsOf(rest)
+	if q := quoted.FindStringSubmatch(rest); q != nil {
+		f.query = q[1]
+	} else if b := backticked.FindStringSubmatch(rest); b != nil {
+		f.query, f.body = b[1], b[1]
+	}
+	return f
+}
+
+var backticked = regexp.MustCompile("`([^`]{1,300})`")
 
 // parseArgs reads "{json}" or "k=v, k2='v 2'" arguments of an instruction.
 func parseArgs(s string) map[string]any {
