@@ -151,7 +151,9 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	var a probity.Agent
+	queued := false
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
+		queued = false
 		a, err = tx.GetAgent(r.Context(), c.org, id)
 		if err != nil {
 			return err
@@ -189,11 +191,29 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 			if err := tx.AddModelChange(r.Context(), c.org, id, probity.ModelChange{Model: a.Model, Since: a.UpdatedAt, ChangedBy: c.actor()}); err != nil {
 				return err
 			}
+			// A new model version gets a baseline of every suite, queued in
+			// the same transaction, when the agent has an endpoint to run it.
+			if a.Model.Version != before.Model.Version && a.Model.Version != "" {
+				if _, err := endpointOf(a); err == nil {
+					run, err := s.newRun(id, s.baselineSuites(), 1, "baseline", c.actor())
+					if err != nil {
+						return err
+					}
+					if err := s.queueTx(r.Context(), tx, c.org, a, &run); err != nil {
+						return err
+					}
+					change["baselineRun"] = run.ID
+					queued = true
+				}
+			}
 		}
 		return s.audit(r, tx, c, a.UpdatedAt, "agent.update", "agent:"+id, change)
 	})
 	if err != nil {
 		return err
+	}
+	if queued {
+		s.wakeWorkers()
 	}
 	writeJSON(w, http.StatusOK, a)
 	return nil

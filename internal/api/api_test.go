@@ -200,6 +200,9 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/evals/{id}", scope: "read", idKind: "eval"},
 	{method: "GET", path: "/v1/evals/{id}/results", scope: "read", idKind: "eval"},
 	{method: "POST", path: "/v1/evals/{id}/cancel", scope: "eval", idKind: "eval"},
+	{method: "POST", path: "/v1/schedules", scope: "eval", body: `{"agentId":"support-bot","suites":["safety"],"cron":"not a cron"}`, wrongType: `{"agentId":"support-bot","suites":["safety"],"cron":7}`, wrongField: "cron"},
+	{method: "GET", path: "/v1/schedules", scope: "read"},
+	{method: "DELETE", path: "/v1/schedules/{id}", scope: "eval", idKind: "schedule"},
 	{method: "POST", path: "/otlp/v1/traces", scope: "ingest"},
 	{method: "POST", path: "/v1/events", scope: "ingest", body: `{"events":[{"id":"x","agentId":"support-bot","time":"2026-01-01T00:00:00Z","type":"user_input"}]}`, wrongType: `{"events":{}}`, wrongField: "events", maxBody: 10 << 20},
 }

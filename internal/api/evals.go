@@ -153,6 +153,29 @@ func (s *Server) createEval(w http.ResponseWriter, r *http.Request, c *call) err
 // QueueEval validates and stores a queued run (trigger manual, schedule or
 // baseline), with its ledger leaf, and wakes a worker.
 func (s *Server) QueueEval(ctx context.Context, org, agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
+	run, err := s.newRun(agentID, suites, repeat, trigger, by)
+	if err != nil {
+		return store.EvalRun{}, err
+	}
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.GetAgent(ctx, org, agentID)
+		if err != nil {
+			if errors.Is(err, probity.ErrNotFound) {
+				return probity.Invalid("agentId", "unknown agent %q", agentID)
+			}
+			return err
+		}
+		return s.queueTx(ctx, tx, org, a, &run)
+	})
+	if err != nil {
+		return store.EvalRun{}, err
+	}
+	s.wakeWorkers()
+	return run, nil
+}
+
+// newRun validates what a run names and counts its cases.
+func (s *Server) newRun(agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
 	if !probity.ValidID(agentID) {
 		return store.EvalRun{}, probity.Invalid("agentId", probity.IDRule)
 	}
@@ -180,39 +203,41 @@ func (s *Server) QueueEval(ctx context.Context, org, agentID string, suites []st
 		return store.EvalRun{}, probity.Invalid("suites", "a run is at most %d cases (suites × repeat), this one is %d", maxEvalItems, total)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	run := store.EvalRun{ID: newRunID(now), AgentID: agentID, Suites: suites, Repeat: repeat, Trigger: trigger,
-		Status: store.EvalQueued, Total: total, CreatedAt: now, CreatedBy: by}
-	err := s.store.Update(ctx, func(tx store.Tx) error {
-		a, err := tx.GetAgent(ctx, org, agentID)
-		if err != nil {
-			if errors.Is(err, probity.ErrNotFound) {
-				return probity.Invalid("agentId", "unknown agent %q", agentID)
-			}
-			return err
-		}
-		if _, err := endpointOf(a); err != nil {
-			return err
-		}
-		run.ModelVersion = a.Model.Version
-		if err := tx.LockLedger(ctx, org); err != nil {
-			return err
-		}
-		leaf, err := evalRunLeaf(run)
-		if err != nil {
-			return err
-		}
-		idx, err := store.AppendLedger(ctx, tx, org, [][]byte{leaf})
-		if err != nil {
-			return err
-		}
-		run.LedgerIndex = idx
-		return tx.InsertEvalRun(ctx, org, run)
-	})
-	if err != nil {
-		return store.EvalRun{}, err
+	return store.EvalRun{ID: newRunID(now), AgentID: agentID, Suites: slices.Clone(suites), Repeat: repeat, Trigger: trigger,
+		Status: store.EvalQueued, Total: total, CreatedAt: now, CreatedBy: by}, nil
+}
+
+// queueTx stores run for agent a in tx, with its ledger leaf; the agent
+// must have an endpoint evals can reach.
+func (s *Server) queueTx(ctx context.Context, tx store.Tx, org string, a probity.Agent, run *store.EvalRun) error {
+	if _, err := endpointOf(a); err != nil {
+		return err
 	}
-	s.wakeWorkers()
-	return run, nil
+	run.ModelVersion = a.Model.Version
+	if err := tx.LockLedger(ctx, org); err != nil {
+		return err
+	}
+	leaf, err := evalRunLeaf(*run)
+	if err != nil {
+		return err
+	}
+	idx, err := store.AppendLedger(ctx, tx, org, [][]byte{leaf})
+	if err != nil {
+		return err
+	}
+	run.LedgerIndex = idx
+	return tx.InsertEvalRun(ctx, org, *run)
+}
+
+// baselineSuites is what a model update queues against the new version:
+// every built-in suite, so each dimension gets a baseline.
+func (s *Server) baselineSuites() []string {
+	ids := make([]string, 0, len(s.suites))
+	for id := range s.suites {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // newRunID is "ev_", the time in milliseconds (hex, fixed width) and 48

@@ -227,3 +227,103 @@ func TestEvalResumesMidRun(t *testing.T) {
 		t.Errorf("eval_result leaves: got %d, want %d", n, done.Progress.Total)
 	}
 }
+
+// TestSchedules: a weekly schedule is kept across a restart, queues one run
+// when due (even with two schedulers at once), and moves to its next time.
+func TestSchedules(t *testing.T) {
+	clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) // a Monday
+	now := func() time.Time { return clock }
+	f, ev := evalFixture(t, "steady", func(c *app.Config) { c.Now = now; c.EvalWorkers = 0 })
+	var sc struct {
+		ID      string
+		NextRun time.Time
+		Cron    string
+	}
+	r := f.do("POST", "/v1/schedules", ev, map[string]any{"agentId": "steady-bot", "suites": []string{"safety"}, "cron": "0 3 * * 1"})
+	if r.status != 201 || json.Unmarshal(r.body, &sc) != nil || !sc.NextRun.Equal(time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)) {
+		t.Fatalf("POST /v1/schedules: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"agentId": "steady-bot", "suites": []string{"safety"}, "cron": "every monday"}, "cron"},
+		{map[string]any{"agentId": "steady-bot", "suites": []string{"safety"}}, "cron"},
+		{map[string]any{"agentId": "steady-bot", "suites": []string{"nope"}, "cron": "@weekly"}, "suites[0]"},
+		{map[string]any{"agentId": "support-bot", "suites": []string{"safety"}, "cron": "@weekly"}, "agentId"},
+	} {
+		r := f.do("POST", "/v1/schedules", ev, tc.body)
+		if _, field := r.errorOf(t); r.status != 400 || field != tc.field {
+			t.Errorf("POST %v: got %d %s, want 400 naming %s", tc.body, r.status, r.body, tc.field)
+		}
+	}
+	// The schedule survives a restart.
+	if err := f.env.Server.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clock = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) // past the due time
+	env := apptest.Start(t, apptest.WithDataDir(f.env.DataDir), func(c *app.Config) { c.Now = now; c.EvalWorkers = 0 })
+	c := client{t, env.URL}
+	// Two schedulers at once queue one run.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- env.API().RunSchedules(t.Context()) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs struct{ Items []runAnswer }
+	json.Unmarshal(c.must200raw("GET", "/v1/evals?agent=steady-bot", ev), &runs)
+	if len(runs.Items) != 1 || runs.Items[0].Status != "queued" {
+		t.Fatalf("runs after the due time: %+v", runs.Items)
+	}
+	var l struct {
+		Items []struct {
+			ID, LastRunID string
+			NextRun       time.Time
+		}
+	}
+	json.Unmarshal(c.must200raw("GET", "/v1/schedules", ev), &l)
+	if len(l.Items) != 1 || l.Items[0].LastRunID != runs.Items[0].ID || !l.Items[0].NextRun.Equal(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)) {
+		t.Errorf("schedule after its run: %+v", l.Items)
+	}
+	if r := c.do("DELETE", "/v1/schedules/"+sc.ID, ev, nil); r.status != 204 {
+		t.Errorf("DELETE: %d %s", r.status, r.body)
+	}
+	if r := c.do("DELETE", "/v1/schedules/"+sc.ID, ev, nil); r.status != 404 {
+		t.Errorf("DELETE again: %d", r.status)
+	}
+}
+
+// TestBaselineOnModelUpdate: changing an agent's model version queues a
+// baseline run of every suite, tagged with the new version, by itself.
+func TestBaselineOnModelUpdate(t *testing.T) {
+	f, ev := evalFixture(t, "steady", func(c *app.Config) { c.EvalWorkers = 0 })
+	f.must(200, "PATCH", "/v1/agents/steady-bot", f.admin, map[string]any{"owner": "team-a"})
+	var runs struct{ Items []runAnswer }
+	json.Unmarshal(f.must200raw("GET", "/v1/evals?agent=steady-bot", ev), &runs)
+	if len(runs.Items) != 0 {
+		t.Fatalf("a change other than the model queued %d runs", len(runs.Items))
+	}
+	f.must(200, "PATCH", "/v1/agents/steady-bot", f.admin, map[string]any{"model": map[string]string{"version": "2026-02"}})
+	json.Unmarshal(f.must200raw("GET", "/v1/evals?agent=steady-bot", ev), &runs)
+	var suites struct{ Items []struct{ ID string } }
+	json.Unmarshal(f.must200raw("GET", "/v1/suites?limit=100", ev), &suites)
+	if len(runs.Items) != 1 || runs.Items[0].ModelVersion != "2026-02" || runs.Items[0].Progress.Total < 400 {
+		t.Fatalf("after a model update: %+v", runs.Items)
+	}
+	var full struct {
+		Trigger string
+		Suites  []string
+	}
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+runs.Items[0].ID, ev), &full)
+	if full.Trigger != "baseline" || len(full.Suites) != len(suites.Items) {
+		t.Errorf("baseline run: %+v, want trigger baseline over all %d suites", full, len(suites.Items))
+	}
+	// The audit entry names it.
+	if a := string(f.must200raw("GET", "/v1/audit?action=agent.update", f.admin)); !strings.Contains(a, runs.Items[0].ID) {
+		t.Errorf("audit does not name the baseline run: %s", a)
+	}
+}

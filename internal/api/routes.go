@@ -44,6 +44,9 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/evals/{id}", scope: read, orScope: eval, h: s.getEval},
 		{pattern: "GET /v1/evals/{id}/results", scope: read, orScope: eval, h: s.getEvalResults},
 		{pattern: "POST /v1/evals/{id}/cancel", scope: eval, h: s.cancelEval},
+		{pattern: "POST /v1/schedules", scope: eval, h: s.createSchedule},
+		{pattern: "GET /v1/schedules", scope: read, orScope: eval, h: s.listSchedules},
+		{pattern: "DELETE /v1/schedules/{id}", scope: eval, h: s.deleteSchedule},
 
 		{pattern: "POST /v1/api-keys", scope: admin, h: s.createKey},
 		{pattern: "GET /v1/api-keys", scope: admin, h: s.listKeys},

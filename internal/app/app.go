@@ -246,10 +246,11 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	// shorter interval), so a server restarted more often than the
 	// interval still judges them.
 	stopCommitments := s.every(min(cfg.CommitmentInterval, time.Minute), cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
+	stopSchedules := s.every(time.Second, 30*time.Second, "queueing scheduled evals", apiServer.RunSchedules)
 	ectx, stopEvals := context.WithCancel(context.Background())
 	evalsDone := make(chan struct{})
 	go func() { defer close(evalsDone); apiServer.RunEvals(ectx, cfg.EvalWorkers) }()
-	s.stopBackground = func() { stopEvals(); <-evalsDone; stopSigner(); stopCommitments() }
+	s.stopBackground = func() { stopSchedules(); stopEvals(); <-evalsDone; stopSigner(); stopCommitments() }
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {
@@ -267,6 +268,9 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// API is the server's API, for tests that drive its background jobs.
+func (s *Server) API() *api.Server { return s.api }
 
 // Store is the server's store, for tests that look behind the API.
 func (s *Server) Store() store.Store { return s.store }

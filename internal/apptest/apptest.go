@@ -6,6 +6,7 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"github.com/probity-dev/probity/internal/api"
 	"io"
 	"log/slog"
 	"os"
@@ -68,3 +69,6 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	return env
 }
+
+// API is the running server's API, for tests that drive its jobs.
+func (e *Env) API() *api.Server { return e.Server.API() }

@@ -152,6 +152,19 @@ type Tx interface {
 	// all), at most limit; transcripts only when withTranscripts.
 	ListEvalResults(ctx context.Context, orgID, runID string, afterSeq, limit int, withTranscripts bool) ([]EvalResult, error)
 
+	// InsertSchedule stores a recurring eval; ErrConflict if the id exists.
+	InsertSchedule(ctx context.Context, orgID string, sc Schedule) error
+	// ListSchedules returns schedules by id; Page.After is the last id.
+	ListSchedules(ctx context.Context, orgID string, p Page) ([]Schedule, error)
+	// DeleteSchedule removes a schedule; ErrNotFound if there is none.
+	DeleteSchedule(ctx context.Context, orgID, id string) error
+	// DueSchedules returns, across orgs, up to limit schedules whose next run
+	// is at or before now, locked for this transaction (on PostgreSQL,
+	// skipping those another transaction holds), so a due run is queued once.
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]DueSchedule, error)
+	// UpdateSchedule writes a schedule's next run and last run id.
+	UpdateSchedule(ctx context.Context, orgID string, sc Schedule) error
+
 	InsertViolations(ctx context.Context, orgID string, vs []Violation) error
 	// ListViolations returns violations in ledger order.
 	ListViolations(ctx context.Context, orgID string, f ViolationFilter) ([]Violation, error)
@@ -208,6 +221,25 @@ type EvalResult struct {
 	ModelVersion string
 	CreatedAt    time.Time
 	LedgerIndex  int64
+}
+
+// Schedule is a recurring eval run: a cron expression and what to run.
+type Schedule struct {
+	ID        string
+	AgentID   string
+	Suites    []string
+	Repeat    int
+	Cron      string
+	NextRun   time.Time
+	LastRunID string
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// DueSchedule is a schedule that is due, with its org.
+type DueSchedule struct {
+	OrgID string
+	Schedule
 }
 
 // Violation is a stored breach of a pact clause: which version of which

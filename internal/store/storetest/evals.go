@@ -20,6 +20,8 @@ var evalTests = []struct {
 	{"EvalClaim", testEvalClaim},
 	{"EvalResults", testEvalResults},
 	{"EvalClaimConcurrent", testEvalClaimConcurrent},
+	{"Schedules", testSchedules},
+	{"SchedulesDueConcurrent", testSchedulesDueConcurrent},
 }
 
 func sampleRun(n int, agent string) store.EvalRun {
@@ -208,5 +210,120 @@ func testEvalClaimConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if len(claimed) != 20 {
 		t.Errorf("claimed %d runs, want 20", len(claimed))
+	}
+}
+
+func sampleSchedule(n int, next time.Time) store.Schedule {
+	return store.Schedule{ID: fmt.Sprintf("sc_%03d", n), AgentID: "a", Suites: []string{"safety"}, Repeat: 1, Cron: "@weekly",
+		NextRun: next, CreatedAt: ts(0), CreatedBy: "k_1"}
+}
+
+func testSchedules(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkOrg(t, s, "o1")
+	mkOrg(t, s, "o2")
+	a, b, c := sampleSchedule(1, ts(10)), sampleSchedule(2, ts(20)), sampleSchedule(3, ts(5))
+	update(t, s, func(tx store.Tx) error {
+		for _, x := range []store.Schedule{a, b} {
+			if err := tx.InsertSchedule(ctx, "o1", x); err != nil {
+				return err
+			}
+		}
+		return tx.InsertSchedule(ctx, "o2", c)
+	})
+	wantErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.InsertSchedule(ctx, "o1", a) }), probity.ErrConflict, "storing a schedule twice")
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.ListSchedules(ctx, "o1", store.Page{Limit: 10})
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(got, []store.Schedule{a, b}) {
+			t.Errorf("schedules: got %+v", got)
+		}
+		if p, _ := tx.ListSchedules(ctx, "o1", store.Page{After: "sc_001", Limit: 10}); len(p) != 1 || p[0].ID != "sc_002" {
+			t.Errorf("page after sc_001: got %+v", p)
+		}
+		return nil
+	})
+	var due []store.DueSchedule
+	update(t, s, func(tx store.Tx) error {
+		var err error
+		due, err = tx.DueSchedules(ctx, ts(15), 10)
+		return err
+	})
+	if len(due) != 2 || due[0].OrgID != "o2" || due[0].ID != "sc_003" || due[1].OrgID != "o1" || due[1].ID != "sc_001" {
+		t.Fatalf("due at 15s: got %+v", due)
+	}
+	a.NextRun, a.LastRunID = ts(40), "ev_1"
+	update(t, s, func(tx store.Tx) error { return tx.UpdateSchedule(ctx, "o1", a) })
+	update(t, s, func(tx store.Tx) error { return tx.DeleteSchedule(ctx, "o1", "sc_002") })
+	wantErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.DeleteSchedule(ctx, "o1", "sc_002") }), probity.ErrNotFound, "deleting twice")
+	wantErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.DeleteSchedule(ctx, "o1", "sc_003") }), probity.ErrNotFound, "deleting another org's schedule")
+	view(t, s, func(tx store.Tx) error {
+		got, _ := tx.ListSchedules(ctx, "o1", store.Page{Limit: 10})
+		if !reflect.DeepEqual(got, []store.Schedule{a}) {
+			t.Errorf("after update and delete: got %+v", got)
+		}
+		return nil
+	})
+}
+
+// Schedulers on several replicas see each due schedule once, provided each
+// advances what it takes in the same transaction.
+func testSchedulesDueConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkOrg(t, s, "o1")
+	update(t, s, func(tx store.Tx) error {
+		for i := range 10 {
+			if err := tx.InsertSchedule(ctx, "o1", sampleSchedule(i, ts(1))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := 0
+				err := s.Update(ctx, func(tx store.Tx) error {
+					due, err := tx.DueSchedules(ctx, ts(2), 3)
+					if err != nil {
+						return err
+					}
+					n = len(due)
+					for _, d := range due {
+						mu.Lock()
+						seen[d.ID]++
+						mu.Unlock()
+						d.NextRun = ts(50)
+						if err := tx.UpdateSchedule(ctx, d.OrgID, d.Schedule); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 10 {
+		t.Errorf("saw %d schedules, want 10", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("schedule %s taken %d times", id, n)
+		}
 	}
 }
