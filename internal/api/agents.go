@@ -195,7 +195,11 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 			// the same transaction, when the agent has an endpoint to run it.
 			if a.Model.Version != before.Model.Version && a.Model.Version != "" {
 				if _, err := endpointOf(a); err == nil {
-					run, err := s.newRun(id, s.baselineSuites(), 1, "baseline", c.actor())
+					suites, err := s.baselineSuites(r.Context(), tx, c.org)
+					if err != nil {
+						return err
+					}
+					run, err := s.newRun(s.lookupIn(r.Context(), tx, c.org), id, suites, 1, "baseline", c.actor())
 					if err != nil {
 						return err
 					}

@@ -71,7 +71,8 @@ type Server struct {
 	checker *checker
 	active  sync.WaitGroup // handlers running, for Drain
 
-	suites     evalSuites    // the suites runs may name
+	suites     evalSuites    // the built-in suites
+	suiteCache suiteCache    // uploaded suites, compiled
 	evalWake   chan struct{} // a run was queued here
 	evalClient *http.Client  // shared by eval targets
 }

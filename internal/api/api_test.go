@@ -195,6 +195,9 @@ var endpoints = []endpoint{
 	{method: "POST", path: "/v1/pacts/{id}/verify", scope: "eval", idKind: "pact", body: `{"agentId":"support-bot","input":"hi","toolCalls":[{"name":"lookup_order","arguments":{"id":1}}]}`, wrongType: `{"agentId":"support-bot","toolCalls":[{"name":7}]}`, wrongField: "toolCalls.name"},
 	{method: "POST", path: "/v1/pacts/{id}/commitments/evaluate", scope: "eval", idKind: "pact"},
 	{method: "GET", path: "/v1/suites", scope: "read"},
+	// A suite body is YAML, JSON or JSONL and load errors are 422: its
+	// cases are in TestUploadedSuites.
+	{method: "POST", path: "/v1/suites", scope: "eval"},
 	{method: "POST", path: "/v1/evals", scope: "eval", body: `{"agentId":"support-bot","suites":["nope"]}`, wrongType: `{"agentId":"support-bot","suites":"safety"}`, wrongField: "suites"},
 	{method: "GET", path: "/v1/evals", scope: "read"},
 	{method: "GET", path: "/v1/evals/{id}", scope: "read", idKind: "eval"},

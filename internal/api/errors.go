@@ -57,6 +57,7 @@ func status(err error) (int, apiError) {
 	var se *statusErr
 	var be *batchError
 	var ce *compileError
+	var sue *suiteError
 	msg := err.Error()
 	if errors.As(err, &se) {
 		msg = se.msg
@@ -66,6 +67,8 @@ func status(err error) (int, apiError) {
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: be.Error(), Details: be.details()}
 	case errors.As(err, &ce):
 		return http.StatusUnprocessableEntity, apiError{Code: "unprocessable", Message: ce.Error(), Details: ce.details()}
+	case errors.As(err, &sue):
+		return http.StatusUnprocessableEntity, apiError{Code: "unprocessable", Message: sue.Error(), Details: sue.details()}
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Message, Field: fe.Field}
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):

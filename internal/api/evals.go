@@ -12,6 +12,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/probity-dev/probity"
@@ -98,6 +100,65 @@ func loadSuites() (evalSuites, error) {
 	return out, nil
 }
 
+// suiteCache keeps uploaded suites compiled, by digest.
+type suiteCache struct {
+	mu sync.Mutex
+	m  map[string]*eval.Suite
+}
+
+// maxCachedSuites bounds the compiled uploaded suites kept.
+const maxCachedSuites = 256
+
+// lookup finds suites by id for one org within a transaction: built-in
+// ones first, then the org's uploaded ones (compiled once per digest).
+type lookup func(id string) (*eval.Suite, error)
+
+func (s *Server) lookupIn(ctx context.Context, tx store.Tx, org string) lookup {
+	return func(id string) (*eval.Suite, error) {
+		if st, ok := s.suites[id]; ok {
+			return st, nil
+		}
+		src, err := tx.GetSuite(ctx, org, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.compileSuite(src)
+	}
+}
+
+func (s *Server) compileSuite(src store.SuiteSource) (*eval.Suite, error) {
+	s.suiteCache.mu.Lock()
+	st, ok := s.suiteCache.m[src.Digest]
+	s.suiteCache.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := parseUpload(src.ID, src.Kind, src.Source)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored suite %s no longer loads: %v", probity.ErrConflict, src.ID, err)
+	}
+	s.suiteCache.mu.Lock()
+	defer s.suiteCache.mu.Unlock()
+	if s.suiteCache.m == nil || len(s.suiteCache.m) >= maxCachedSuites {
+		s.suiteCache.m = map[string]*eval.Suite{}
+	}
+	s.suiteCache.m[src.Digest] = st
+	return st, nil
+}
+
+// parseUpload compiles an uploaded suite document, or an accuracy dataset
+// as a suite of that id.
+func parseUpload(id, kind string, src []byte) (*eval.Suite, error) {
+	if kind == "dataset" {
+		cases, err := eval.ParseDataset(id+".jsonl", src)
+		if err != nil {
+			return nil, err
+		}
+		return &eval.Suite{APIVersion: eval.APIVersion, Kind: eval.Kind, ID: id, Dimensions: []string{eval.Accuracy}, Cases: cases}, nil
+	}
+	return eval.ParseSuite(id, src)
+}
+
 // suiteView lists a suite without its cases.
 type suiteView struct {
 	ID          string   `json:"id"`
@@ -113,19 +174,152 @@ func (s *Server) listSuites(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(s.suites))
-	for id := range s.suites {
+	var out []suiteView
+	for id, st := range s.suites {
 		if id > p.After {
-			ids = append(ids, id)
+			out = append(out, suiteView{st.ID, st.Description, st.Dimensions, st.OWASP, len(st.Cases), true})
 		}
 	}
-	slices.Sort(ids)
-	out := make([]suiteView, 0, len(ids))
-	for _, id := range ids[:min(len(ids), p.Limit+1)] {
-		st := s.suites[id]
-		out = append(out, suiteView{st.ID, st.Description, st.Dimensions, st.OWASP, len(st.Cases), true})
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		srcs, err := tx.ListSuites(r.Context(), c.org, store.Page{After: p.After, Limit: p.Limit + 1})
+		if err != nil {
+			return err
+		}
+		for _, src := range srcs {
+			st, err := s.compileSuite(src)
+			if err != nil {
+				out = append(out, suiteView{ID: src.ID, Description: err.Error(), Dimensions: []string{}})
+				continue
+			}
+			out = append(out, suiteView{st.ID, st.Description, st.Dimensions, st.OWASP, len(st.Cases), false})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, paged(out, p, func(v suiteView) string { return v.ID }))
+	slices.SortFunc(out, func(a, b suiteView) int { return strings.Compare(a.ID, b.ID) })
+	writeJSON(w, http.StatusOK, paged(out[:min(len(out), p.Limit+1)], p, func(v suiteView) string { return v.ID }))
+	return nil
+}
+
+// suiteError rejects a suite or dataset that does not load, listing every
+// problem with its position (422).
+type suiteError struct{ le *eval.LoadError }
+
+func (e *suiteError) Error() string {
+	msg := fmt.Sprintf("the suite does not load: %d problems; nothing was stored", len(e.le.Problems))
+	if len(e.le.Problems) > maxDetails {
+		msg += fmt.Sprintf(" (the first %d are listed)", maxDetails)
+	}
+	return msg
+}
+
+func (e *suiteError) Unwrap() error { return errUnprocessable }
+
+func (e *suiteError) details() []pactProblem {
+	out := make([]pactProblem, 0, min(len(e.le.Problems), maxDetails))
+	for _, p := range e.le.Problems[:min(len(e.le.Problems), maxDetails)] {
+		out = append(out, pactProblem{p.Line, p.Column, p.Field, p.Message})
+	}
+	return out
+}
+
+// maxSuiteBytes bounds an uploaded suite or dataset.
+const maxSuiteBytes = 8 << 20
+
+// createSuite stores an uploaded suite (YAML or JSON, as docs/evals.md
+// describes) or an accuracy dataset (JSONL, with ?id=), immutable: the
+// same content again answers 200, other content under a used id is a 409.
+func (s *Server) createSuite(w http.ResponseWriter, r *http.Request, c *call) error {
+	ct := r.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	kind := "suite"
+	switch ct {
+	case "application/yaml", "application/x-yaml", "text/yaml", "application/json":
+	case "application/jsonl", "application/x-ndjson", "application/x-jsonlines":
+		kind = "dataset"
+	default:
+		return clientError(errUnsupported, "Content-Type must be application/yaml or application/json (a suite) or application/jsonl (an accuracy dataset), got %q", ct)
+	}
+	src, err := readBody(r.Body)
+	if err != nil {
+		return err
+	}
+	id := r.URL.Query().Get("id")
+	if kind == "dataset" && !probity.ValidID(id) {
+		return probity.Invalid("id", "a dataset needs ?id= naming its suite: %s", probity.IDRule)
+	}
+	st, err := parseUpload(id, kind, src)
+	var le *eval.LoadError
+	if errors.As(err, &le) {
+		return &suiteError{le}
+	} else if err != nil {
+		return err
+	}
+	if kind == "suite" {
+		if id != "" && id != st.ID {
+			return probity.Invalid("id", "the query names %q but the suite's id is %q", id, st.ID)
+		}
+		id = st.ID
+	}
+	if _, builtin := s.suites[id]; builtin {
+		return clientError(probity.ErrConflict, "%q is a built-in suite; choose another id", id)
+	}
+	sum := sha256.Sum256(src)
+	su := store.SuiteSource{ID: id, Kind: kind, Digest: "sha256:" + hex.EncodeToString(sum[:]), Source: src,
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond), CreatedBy: c.actor()}
+	created := true
+	err = s.store.Update(r.Context(), func(tx store.Tx) error {
+		prev, err := tx.GetSuite(r.Context(), c.org, id)
+		switch {
+		case err == nil && prev.Digest == su.Digest:
+			su, created = prev, false
+			return nil
+		case err == nil:
+			return clientError(probity.ErrConflict, "suite %q exists with other content (%s); uploaded suites are immutable: use a new id", id, prev.Digest)
+		case !errors.Is(err, probity.ErrNotFound):
+			return err
+		}
+		if err := tx.LockLedger(r.Context(), c.org); err != nil {
+			return err
+		}
+		leaf, err := json.Marshal(struct {
+			Kind  string `json:"kind"`
+			Suite any    `json:"suite"`
+		}{"suite", struct {
+			ID     string `json:"id"`
+			Kind   string `json:"kind"`
+			Digest string `json:"digest"`
+			Cases  int    `json:"cases"`
+		}{id, kind, su.Digest, len(st.Cases)}})
+		if err != nil {
+			return err
+		}
+		if su.LedgerIndex, err = store.AppendLedger(r.Context(), tx, c.org, [][]byte{leaf}); err != nil {
+			return err
+		}
+		if err := tx.InsertSuite(r.Context(), c.org, su); err != nil {
+			return err
+		}
+		return s.audit(r, tx, c, su.CreatedAt, "suite.create", "suite:"+id, map[string]any{"kind": kind, "digest": su.Digest, "cases": len(st.Cases)})
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, struct {
+		suiteView
+		Kind        string `json:"kind"`
+		Digest      string `json:"digest"`
+		LedgerIndex int64  `json:"ledgerIndex"`
+	}{suiteView{st.ID, st.Description, st.Dimensions, st.OWASP, len(st.Cases), false}, kind, su.Digest, su.LedgerIndex})
 	return nil
 }
 
@@ -153,11 +347,12 @@ func (s *Server) createEval(w http.ResponseWriter, r *http.Request, c *call) err
 // QueueEval validates and stores a queued run (trigger manual, schedule or
 // baseline), with its ledger leaf, and wakes a worker.
 func (s *Server) QueueEval(ctx context.Context, org, agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
-	run, err := s.newRun(agentID, suites, repeat, trigger, by)
-	if err != nil {
-		return store.EvalRun{}, err
-	}
-	err = s.store.Update(ctx, func(tx store.Tx) error {
+	var run store.EvalRun
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if run, err = s.newRun(s.lookupIn(ctx, tx, org), agentID, suites, repeat, trigger, by); err != nil {
+			return err
+		}
 		a, err := tx.GetAgent(ctx, org, agentID)
 		if err != nil {
 			if errors.Is(err, probity.ErrNotFound) {
@@ -175,7 +370,7 @@ func (s *Server) QueueEval(ctx context.Context, org, agentID string, suites []st
 }
 
 // newRun validates what a run names and counts its cases.
-func (s *Server) newRun(agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
+func (s *Server) newRun(find lookup, agentID string, suites []string, repeat int, trigger, by string) (store.EvalRun, error) {
 	if !probity.ValidID(agentID) {
 		return store.EvalRun{}, probity.Invalid("agentId", probity.IDRule)
 	}
@@ -190,12 +385,14 @@ func (s *Server) newRun(agentID string, suites []string, repeat int, trigger, by
 	}
 	total := 0
 	for i, id := range suites {
-		st, ok := s.suites[id]
-		if !ok {
-			return store.EvalRun{}, probity.Invalid(fmt.Sprintf("suites[%d]", i), "unknown suite %q (GET /v1/suites lists them)", id)
-		}
 		if slices.Contains(suites[:i], id) {
 			return store.EvalRun{}, probity.Invalid(fmt.Sprintf("suites[%d]", i), "suite %q is named twice", id)
+		}
+		st, err := find(id)
+		if errors.Is(err, probity.ErrNotFound) {
+			return store.EvalRun{}, probity.Invalid(fmt.Sprintf("suites[%d]", i), "unknown suite %q (GET /v1/suites lists them)", id)
+		} else if err != nil {
+			return store.EvalRun{}, err
 		}
 		total += len(st.Cases) * repeat
 	}
@@ -230,14 +427,30 @@ func (s *Server) queueTx(ctx context.Context, tx store.Tx, org string, a probity
 }
 
 // baselineSuites is what a model update queues against the new version:
-// every built-in suite, so each dimension gets a baseline.
-func (s *Server) baselineSuites() []string {
+// every built-in suite, so each dimension gets a baseline, and the org's
+// accuracy datasets.
+func (s *Server) baselineSuites(ctx context.Context, tx store.Tx, org string) ([]string, error) {
 	ids := make([]string, 0, len(s.suites))
 	for id := range s.suites {
 		ids = append(ids, id)
 	}
+	for p := (store.Page{Limit: 1000}); ; {
+		srcs, err := tx.ListSuites(ctx, org, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, src := range srcs {
+			if src.Kind == "dataset" {
+				ids = append(ids, src.ID)
+			}
+		}
+		if len(srcs) < p.Limit {
+			break
+		}
+		p.After = srcs[len(srcs)-1].ID
+	}
 	slices.Sort(ids)
-	return ids
+	return ids, nil
 }
 
 // newRunID is "ev_", the time in milliseconds (hex, fixed width) and 48
@@ -372,6 +585,7 @@ func (s *Server) getEval(w http.ResponseWriter, r *http.Request, c *call) error 
 	}
 	var run store.EvalRun
 	var grades []store.EvalResult
+	var summary json.RawMessage
 	err = s.store.View(r.Context(), func(tx store.Tx) error {
 		if run, err = tx.GetEvalRun(r.Context(), c.org, id); err != nil {
 			return err
@@ -379,19 +593,18 @@ func (s *Server) getEval(w http.ResponseWriter, r *http.Request, c *call) error 
 		if run.Summary != nil {
 			return nil
 		}
-		grades, err = allGrades(r.Context(), tx, c.org, id)
+		if grades, err = allGrades(r.Context(), tx, c.org, id); err != nil || len(grades) == 0 {
+			return err
+		}
+		summary, err = s.summarize(grades, s.lookupIn(r.Context(), tx, c.org))
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	v := viewOfRun(run)
-	if run.Summary == nil && len(grades) > 0 {
-		sum, err := s.summarize(grades)
-		if err != nil {
-			return err
-		}
-		v.Summary = sum
+	if run.Summary == nil {
+		v.Summary = summary
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -414,7 +627,7 @@ func allGrades(ctx context.Context, tx store.Tx, org, runID string) ([]store.Eva
 }
 
 // summarize aggregates stored results overall and per suite.
-func (s *Server) summarize(rs []store.EvalResult) (json.RawMessage, error) {
+func (s *Server) summarize(rs []store.EvalResult, find lookup) (json.RawMessage, error) {
 	all := make([]eval.CaseResult, 0, len(rs))
 	bySuite := map[string][]eval.CaseResult{}
 	cases := map[string]*eval.Case{}
@@ -424,12 +637,14 @@ func (s *Server) summarize(rs []store.EvalResult) (json.RawMessage, error) {
 			return nil, fmt.Errorf("%w: the grade of result %d of run %s: %v", store.ErrLedgerDamaged, r.Seq, r.RunID, err)
 		}
 		all = append(all, g)
-		bySuite[r.Suite] = append(bySuite[r.Suite], g)
-		if st := s.suites[r.Suite]; st != nil {
-			for i := range st.Cases {
-				cases[st.Cases[i].ID] = &st.Cases[i]
+		if _, seen := bySuite[r.Suite]; !seen {
+			if st, err := find(r.Suite); err == nil {
+				for i := range st.Cases {
+					cases[st.Cases[i].ID] = &st.Cases[i]
+				}
 			}
 		}
+		bySuite[r.Suite] = append(bySuite[r.Suite], g)
 	}
 	sum := runSummary{Summary: eval.Summarize(all, cases), Suites: map[string]eval.Summary{}}
 	for suite, gs := range bySuite {
@@ -605,13 +820,22 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 		}
 	}
 	var suites []*eval.Suite
-	for _, id := range run.Suites {
-		st, ok := s.suites[id]
-		if !ok {
-			fail(fmt.Sprintf("suite %q is not known to this server", id))
-			return
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		find := s.lookupIn(ctx, tx, org)
+		for _, id := range run.Suites {
+			st, err := find(id)
+			if err != nil {
+				return fmt.Errorf("suite %q: %w", id, err)
+			}
+			suites = append(suites, st)
 		}
-		suites = append(suites, st)
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			fail(err.Error())
+		}
+		return
 	}
 	items := eval.Items(suites, run.Repeat)
 	if len(items) != run.Total {
@@ -620,7 +844,7 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 	}
 	var agent probity.Agent
 	var stored []store.EvalResult
-	err := s.store.View(ctx, func(tx store.Tx) error {
+	err = s.store.View(ctx, func(tx store.Tx) error {
 		var err error
 		if agent, err = tx.GetAgent(ctx, org, run.AgentID); err != nil {
 			return err
@@ -811,7 +1035,7 @@ func (s *Server) finish(ctx context.Context, org, id, owner string) {
 		if err != nil {
 			return err
 		}
-		if cur.Summary, err = s.summarize(rs); err != nil {
+		if cur.Summary, err = s.summarize(rs, s.lookupIn(ctx, tx, org)); err != nil {
 			return err
 		}
 		cur.Status, cur.FinishedAt, cur.Owner, cur.Done = store.EvalCompleted, s.now().UTC().Truncate(time.Microsecond), "", len(rs)

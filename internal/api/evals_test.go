@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,88 @@ func TestBaselineOnModelUpdate(t *testing.T) {
 	// The audit entry names it.
 	if a := string(f.must200raw("GET", "/v1/audit?action=agent.update", f.admin)); !strings.Contains(a, runs.Items[0].ID) {
 		t.Errorf("audit does not name the baseline run: %s", a)
+	}
+}
+
+// TestUploadedSuites: an org uploads its accuracy dataset (JSONL) and a
+// suite (YAML), runs them, and a model update's baseline includes the
+// dataset.
+func TestUploadedSuites(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	f, ev := evalFixture(t, "steady")
+	dataset := `{"id":"q1","input":"What is 17 * 23?","expected":"391","check":"contains"}
+{"id":"q2","input":"What is 12 + 30?","expected":42,"check":"number"}
+`
+	up := func(ct, query, body string) reply {
+		return f.do("POST", "/v1/suites"+query, ev, body, "Content-Type", ct)
+	}
+	r := up("application/jsonl", "?id=acme-math", dataset)
+	var got struct {
+		ID, Kind, Digest string
+		Cases            int
+		Builtin          bool
+		Dimensions       []string
+	}
+	if r.status != 201 || json.Unmarshal(r.body, &got) != nil || got.ID != "acme-math" || got.Kind != "dataset" || got.Cases != 2 || got.Builtin || got.Dimensions[0] != "accuracy" {
+		t.Fatalf("upload dataset: %d %s", r.status, r.body)
+	}
+	if r := up("application/jsonl", "?id=acme-math", dataset); r.status != 200 {
+		t.Errorf("same dataset again: got %d, want 200", r.status)
+	}
+	if r := up("application/jsonl", "?id=acme-math", dataset+`{"id":"q3","input":"x","expected":"y","check":"equals"}`+"\n"); r.status != 409 {
+		t.Errorf("other content under the id: got %d, want 409", r.status)
+	}
+	r = up("application/jsonl", "?id=bad-math", "{\"id\":\"q1\",\"input\":\"x\"}\nnot json\n")
+	var bad struct {
+		Error struct {
+			Code    string
+			Details []struct{ Line int }
+		}
+	}
+	if json.Unmarshal(r.body, &bad); r.status != 422 || len(bad.Error.Details) < 2 || bad.Error.Details[0].Line != 1 || bad.Error.Details[len(bad.Error.Details)-1].Line != 2 {
+		t.Errorf("bad dataset: got %d %s, want 422 with problems on lines 1 and 2", r.status, r.body)
+	}
+	if r := up("application/yaml", "", "apiVersion: probity/v1\nkind: Suite\nid: safety\ndimensions: [safety]\ncases:\n  - id: x\n    setup: {turns: [hi]}\n    checks: [{complies: true}]\n"); r.status != 409 {
+		t.Errorf("a built-in id: got %d, want 409", r.status)
+	}
+	if r := up("text/plain", "", "x"); r.status != 415 {
+		t.Errorf("text/plain: got %d, want 415", r.status)
+	}
+	var list struct {
+		Items []struct {
+			ID      string
+			Builtin bool
+		}
+	}
+	json.Unmarshal(f.must200raw("GET", "/v1/suites?limit=100", ev), &list)
+	found := false
+	for _, s := range list.Items {
+		found = found || (s.ID == "acme-math" && !s.Builtin)
+	}
+	if !found || len(list.Items) != 11 {
+		t.Errorf("suites: %+v", list.Items)
+	}
+
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "steady-bot", "suites": []string{"acme-math"}}).body, &queued)
+	if queued.Progress.Total != 2 {
+		t.Fatalf("run of the dataset: %+v", queued)
+	}
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("run ended %s", got)
+	}
+	var done runAnswer
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID, ev), &done)
+	if d := done.Summary.Dimensions["accuracy"]; d.Passed != 2 {
+		t.Errorf("accuracy of steady on the dataset: %+v (%+v)", d, done.Summary)
+	}
+
+	f.must(200, "PATCH", "/v1/agents/steady-bot", f.admin, map[string]any{"model": map[string]string{"version": "2026-03"}})
+	var all struct{ Items []runAnswer }
+	json.Unmarshal(f.must200raw("GET", "/v1/evals?agent=steady-bot", ev), &all)
+	var full struct{ Suites []string }
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+all.Items[0].ID, ev), &full)
+	if !slices.Contains(full.Suites, "acme-math") {
+		t.Errorf("baseline suites %v lack the org's dataset", full.Suites)
 	}
 }

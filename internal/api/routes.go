@@ -39,6 +39,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "POST /v1/pacts/{id}/commitments/evaluate", scope: probity.ScopeEval, h: s.evaluateCommitments},
 
 		{pattern: "GET /v1/suites", scope: read, orScope: eval, h: s.listSuites},
+		{pattern: "POST /v1/suites", scope: eval, maxBody: maxSuiteBytes, h: s.createSuite},
 		{pattern: "POST /v1/evals", scope: eval, h: s.createEval},
 		{pattern: "GET /v1/evals", scope: read, orScope: eval, h: s.listEvals},
 		{pattern: "GET /v1/evals/{id}", scope: read, orScope: eval, h: s.getEval},

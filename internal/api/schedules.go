@@ -80,7 +80,11 @@ func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, c *call)
 		return probity.Invalid("cron", "%v (five fields: minute hour day-of-month month day-of-week, in UTC; or @hourly, @daily, @weekly, @monthly)", err)
 	}
 	// Validate what the runs will name now, not at the first run.
-	if _, err := s.newRun(req.AgentID, req.Suites, req.Repeat, "schedule", c.actor()); err != nil {
+	err = s.store.View(r.Context(), func(tx store.Tx) error {
+		_, err := s.newRun(s.lookupIn(r.Context(), tx, c.org), req.AgentID, req.Suites, req.Repeat, "schedule", c.actor())
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if req.Repeat == 0 {
@@ -170,7 +174,7 @@ func (s *Server) RunSchedules(ctx context.Context) error {
 				if sc.NextRun, err = nextRun(sc.Cron, now); err != nil {
 					sc.NextRun = now.Add(24 * time.Hour)
 				}
-				run, err := s.newRun(sc.AgentID, sc.Suites, sc.Repeat, "schedule", "schedule:"+sc.ID)
+				run, err := s.newRun(s.lookupIn(ctx, tx, d.OrgID), sc.AgentID, sc.Suites, sc.Repeat, "schedule", "schedule:"+sc.ID)
 				if err == nil {
 					var a probity.Agent
 					if a, err = tx.GetAgent(ctx, d.OrgID, sc.AgentID); err == nil {

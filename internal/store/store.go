@@ -152,6 +152,12 @@ type Tx interface {
 	// all), at most limit; transcripts only when withTranscripts.
 	ListEvalResults(ctx context.Context, orgID, runID string, afterSeq, limit int, withTranscripts bool) ([]EvalResult, error)
 
+	// InsertSuite stores an uploaded suite; ErrConflict if the id exists.
+	InsertSuite(ctx context.Context, orgID string, su SuiteSource) error
+	GetSuite(ctx context.Context, orgID, id string) (SuiteSource, error)
+	// ListSuites returns the org's suites by id; Page.After is the last id.
+	ListSuites(ctx context.Context, orgID string, p Page) ([]SuiteSource, error)
+
 	// InsertSchedule stores a recurring eval; ErrConflict if the id exists.
 	InsertSchedule(ctx context.Context, orgID string, sc Schedule) error
 	// ListSchedules returns schedules by id; Page.After is the last id.
@@ -221,6 +227,18 @@ type EvalResult struct {
 	ModelVersion string
 	CreatedAt    time.Time
 	LedgerIndex  int64
+}
+
+// SuiteSource is a suite an org uploaded: a suite document (YAML or JSON)
+// or an accuracy dataset (JSONL), as posted.
+type SuiteSource struct {
+	ID          string
+	Kind        string // suite or dataset
+	Digest      string
+	Source      []byte
+	CreatedAt   time.Time
+	CreatedBy   string
+	LedgerIndex int64
 }
 
 // Schedule is a recurring eval run: a cron expression and what to run.

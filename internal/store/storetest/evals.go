@@ -21,6 +21,7 @@ var evalTests = []struct {
 	{"EvalResults", testEvalResults},
 	{"EvalClaimConcurrent", testEvalClaimConcurrent},
 	{"Schedules", testSchedules},
+	{"Suites", testSuites},
 	{"SchedulesDueConcurrent", testSchedulesDueConcurrent},
 }
 
@@ -326,4 +327,35 @@ func testSchedulesDueConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("schedule %s taken %d times", id, n)
 		}
 	}
+}
+
+func testSuites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkOrg(t, s, "o1")
+	mkOrg(t, s, "o2")
+	a := store.SuiteSource{ID: "acme-faq", Kind: "dataset", Digest: "sha256:aa", Source: []byte(`{"id":"q1"}`), CreatedAt: ts(1), CreatedBy: "k_1", LedgerIndex: 3}
+	b := store.SuiteSource{ID: "acme-tone", Kind: "suite", Digest: "sha256:bb", Source: []byte("apiVersion: probity/v1"), CreatedAt: ts(2), LedgerIndex: 4}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.InsertSuite(ctx, "o1", a); err != nil {
+			return err
+		}
+		return tx.InsertSuite(ctx, "o1", b)
+	})
+	wantErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.InsertSuite(ctx, "o1", a) }), probity.ErrConflict, "storing a suite twice")
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetSuite(ctx, "o1", "acme-faq")
+		if err != nil || !reflect.DeepEqual(got, a) {
+			t.Errorf("suite: got %+v %v, want %+v", got, err, a)
+		}
+		_, err = tx.GetSuite(ctx, "o2", "acme-faq")
+		wantErr(t, err, probity.ErrNotFound, "another org's suite")
+		all, _ := tx.ListSuites(ctx, "o1", store.Page{Limit: 10})
+		if !reflect.DeepEqual(all, []store.SuiteSource{a, b}) {
+			t.Errorf("suites: got %+v", all)
+		}
+		if p, _ := tx.ListSuites(ctx, "o1", store.Page{After: "acme-faq", Limit: 10}); len(p) != 1 || p[0].ID != "acme-tone" {
+			t.Errorf("page: got %+v", p)
+		}
+		return nil
+	})
 }
