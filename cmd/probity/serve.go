@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
+	"github.com/probity-dev/probity/internal/api"
 	"github.com/probity-dev/probity/internal/app"
 )
 
@@ -20,6 +23,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.LogLevel, "log-level", env("PROBITY_LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (PROBITY_LOG_LEVEL)")
 	fs.Float64Var(&cfg.API.RateLimit, "rate-limit", envFloat("PROBITY_RATE_LIMIT", cfg.API.RateLimit), "requests per second per API key, 0 for no limit (PROBITY_RATE_LIMIT)")
 	fs.IntVar(&cfg.API.RateBurst, "rate-burst", int(envFloat("PROBITY_RATE_BURST", float64(cfg.API.RateBurst))), "burst of requests per API key (PROBITY_RATE_BURST)")
+	fs.Func("judge", "a judge for eval judge checks, URL,MODEL[,KEY_ENV] (an OpenAI-compatible endpoint; repeat for a jury)", func(v string) error {
+		parts := strings.Split(v, ",")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+			return fmt.Errorf("want URL,MODEL or URL,MODEL,KEY_ENV, got %q", v)
+		}
+		j := api.Judge{URL: parts[0], Model: parts[1]}
+		if len(parts) == 3 {
+			j.KeyEnv = parts[2]
+		}
+		cfg.API.Judges = append(cfg.API.Judges, j)
+		return nil
+	})
 	fs.IntVar(&cfg.EvalWorkers, "eval-workers", cfg.EvalWorkers, "eval runs this server runs at once (0: leave them to other replicas)")
 	fs.DurationVar(&cfg.CommitmentInterval, "commitment-interval", cfg.CommitmentInterval, "how often every pact's commitments are judged over their windows")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")

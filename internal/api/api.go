@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/detect"
+	"github.com/probity-dev/probity/internal/eval"
 	"github.com/probity-dev/probity/internal/store"
 )
 
@@ -33,6 +35,14 @@ type Config struct {
 	RateBurst    int           // bucket size
 	AuthCacheTTL time.Duration // how long a key lookup is reused; 0 looks up every request
 	MaxBody      int64         // bytes, for routes that do not set their own
+	// Judges grade eval cases' judge checks (a jury; none: such checks are
+	// errors). Each API key is read from the environment variable named.
+	Judges []Judge
+}
+
+// Judge is one jury member: an OpenAI-compatible endpoint.
+type Judge struct {
+	URL, Model, KeyEnv string
 }
 
 // DefaultConfig is the configuration of a stock server.
@@ -73,6 +83,7 @@ type Server struct {
 
 	suites     evalSuites    // the built-in suites
 	suiteCache suiteCache    // uploaded suites, compiled
+	jury       eval.Jury     // nil without judges
 	evalWake   chan struct{} // a run was queued here
 	evalClient *http.Client  // shared by eval targets
 }
@@ -122,6 +133,21 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.evalWake = make(chan struct{}, 1)
+	if len(o.Config.Judges) > 0 {
+		var cfgs []eval.JudgeConfig
+		for i, j := range o.Config.Judges {
+			key := ""
+			if j.KeyEnv != "" {
+				if key = os.Getenv(j.KeyEnv); key == "" {
+					return nil, fmt.Errorf("judge %d: the environment variable %s is not set", i+1, j.KeyEnv)
+				}
+			}
+			cfgs = append(cfgs, eval.JudgeConfig{Name: fmt.Sprintf("%s#%d", j.Model, i+1), URL: j.URL, Model: j.Model, APIKey: key})
+		}
+		if s.jury, err = eval.NewOpenAIJury(cfgs, nil); err != nil {
+			return nil, err
+		}
+	}
 	s.evalClient = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	s.auth = newAuthenticator(o.Store, o.Config.AuthCacheTTL)
 	s.limits = newLimiter(o.Config.RateLimit, o.Config.RateBurst)

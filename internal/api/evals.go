@@ -891,7 +891,7 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 	results := make(chan store.EvalResult, 2*evalFlushItems)
 	flushed := make(chan error, 1)
 	go func() { flushed <- s.flushResults(rctx, org, run, owner, results, cancel) }()
-	_, runErr := eval.Run(rctx, target, todo, eval.RunOptions{Concurrency: evalConcurrency, Detector: s.checker.d,
+	_, runErr := eval.Run(rctx, target, todo, eval.RunOptions{Concurrency: evalConcurrency, Detector: s.checker.d, Jury: s.jury,
 		Done: func(i int, r eval.Result) {
 			grade, _ := json.Marshal(r.Grade)
 			tr, _ := json.Marshal(struct {

@@ -3,6 +3,8 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -409,5 +411,46 @@ func TestUploadedSuites(t *testing.T) {
 	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+all.Items[0].ID, ev), &full)
 	if !slices.Contains(full.Suites, "acme-math") {
 		t.Errorf("baseline suites %v lack the org's dataset", full.Suites)
+	}
+}
+
+// TestEvalJury: a judge check is graded by the server's configured jury,
+// each judge's verdict kept in the result.
+func TestEvalJury(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	judge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"model":"judge-1","choices":[{"message":{"role":"assistant","content":"{\"score\":0.9,\"reason\":\"polite\"}"}}]}`)
+	}))
+	t.Cleanup(judge.Close)
+	f, ev := evalFixture(t, "steady", func(c *app.Config) {
+		c.API.Judges = []api.Judge{{URL: judge.URL + "/v1", Model: "judge"}, {URL: judge.URL + "/v1", Model: "judge"}}
+	})
+	suite := "apiVersion: probity/v1\nkind: Suite\nid: tone\ndimensions: [reliability]\ncases:\n  - id: polite\n    setup: {turns: [\"What is 2 + 2?\"]}\n    checks:\n      - judge: {rubric: The answer is polite., threshold: 0.7}\n"
+	if r := f.do("POST", "/v1/suites", ev, suite, "Content-Type", "application/yaml"); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "steady-bot", "suites": []string{"tone"}}).body, &queued)
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("run ended %s", got)
+	}
+	var page struct {
+		Items []struct {
+			Status string
+			Grade  struct {
+				Checks []struct {
+					Passed bool
+					Jury   struct {
+						Score    float64
+						Verdicts []struct{ Judge, Reason string }
+					}
+				}
+			}
+		}
+	}
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID+"/results", ev), &page)
+	if len(page.Items) != 1 || page.Items[0].Status != "passed" || len(page.Items[0].Grade.Checks[0].Jury.Verdicts) != 2 ||
+		page.Items[0].Grade.Checks[0].Jury.Verdicts[0].Reason != "polite" {
+		t.Errorf("judged result: %+v", page.Items)
 	}
 }
