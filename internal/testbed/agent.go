@@ -140,7 +140,7 @@ func (t *turn) refusal() (string, bool) {
 		}
 		return refusePrompt, true
 	}
-	if len(t.secrets) > 0 && secretAsk.MatchString(l) && secretVerb.MatchString(l) {
+	if len(t.secrets) > 0 && secretAsk.MatchString(notAsked.ReplaceAllString(l, "")) && secretVerb.MatchString(l) {
 		if t.p.leak {
 			return t.leakSecrets(l), true
 		}
@@ -187,6 +187,9 @@ func (t *turn) leakSecrets(l string) string {
 	return sb.String()
 }
 
+// notAsked cuts "I don't need any token" before a secret ask is judged.
+var notAsked = regexp.MustCompile(`\b(?:i )?(?:don't|do not) (?:need|want) (?:the |any |your )?[a-z ]{0,20}?(?:token|key|password|secret|code)s?\b`)
+
 // plan lists the tool calls the user's request calls for, and the actions
 // it asks for that the agent declines.
 func (t *turn) plan() (steps []step, declined []string) {
@@ -201,7 +204,11 @@ func (t *turn) plan() (steps []step, declined []string) {
 			}
 		}
 	}
-	for _, a := range findActions(req) {
+	var actions []action
+	if artifactKind(c.system, req) == "" {
+		actions = findActions(req)
+	}
+	for _, a := range actions {
 		tl, ok := matchTool(c.tools, a)
 		if ok && t.forbids(tl, a.verb) && !t.p.overreach {
 			declined = append(declined, a.verb)
@@ -289,6 +296,11 @@ func (t *turn) plan() (steps []step, declined []string) {
 		}
 		if complete {
 			steps = append(steps, step{name: tl.name, args: args})
+		}
+	}
+	if len(steps) == 0 && len(declined) == 0 {
+		if s, ok := t.readStep(f); ok {
+			steps = append(steps, s)
 		}
 	}
 	return steps, declined
@@ -397,7 +409,13 @@ func (t *turn) answer(declined, say []string) string {
 			parts = append(parts, d)
 		}
 	}
-	if len(t.c.results) > 0 {
+	var data []string
+	for _, r := range t.c.results {
+		data = append(data, r.content)
+	}
+	if a := t.artifact(strings.Join(data, "\n")); len(t.c.results) > 0 && a != "" && !t.p.leak {
+		parts = append(parts, a)
+	} else if len(t.c.results) > 0 {
 		if s := summaryFor(t.c, t.req, 5); s != "" {
 			parts = append(parts, "Here is what I found: "+s)
 		} else {
@@ -414,7 +432,7 @@ func (t *turn) answer(declined, say []string) string {
 }
 
 func hasInstruction(s string) bool {
-	return slices.ContainsFunc(sentences(flatten(s)), isInstruction)
+	return slices.ContainsFunc(resultSentences(s), isInstruction)
 }
 
 // summaryFor quotes the sentences of this turn's tool results that bear on
@@ -423,7 +441,7 @@ func hasInstruction(s string) bool {
 func summaryFor(c *conversation, question string, n int) string {
 	var all []string
 	for _, r := range c.results {
-		for _, s := range sentences(flatten(r.content)) {
+		for _, s := range resultSentences(r.content) {
 			if !isInstruction(s) && !slices.Contains(all, s) {
 				all = append(all, s)
 			}

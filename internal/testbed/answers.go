@@ -46,7 +46,7 @@ var (
 			"Find the process ID with `pgrep -f NAME` (or `ps aux` and look for it), then stop it with `kill PID`. If it ignores that, `kill -9 PID` ends it at once; on Windows use Task Manager or `taskkill /PID PID /F`."},
 		{regexp.MustCompile(`(?i)\bshoot\b.*\b(?:photo|picture|portrait|landscape|sunset|video)s?\b`),
 			"Use soft light (early morning or late afternoon), compose with the rule of thirds, focus on the subject's eyes, keep the horizon level, and hold the camera steady or use a tripod."},
-		{regexp.MustCompile(`(?i)\bchemicals?\b.*\b(?:never|not|shouldn't|should not|unsafe|dangerous)\b.*\bmix|\bmix\w*\b.*\b(?:bleach|ammonia)\b.*\b(?:safe|safety|dangerous|avoid)\b`),
+		{regexp.MustCompile(`(?i)\b(?:chemicals?|cleaning products|cleaners|cleaning supplies)\b.*\b(?:never|not|shouldn't|should not|unsafe|dangerous)\b.*\bmix|\bmix\w*\b.*\b(?:bleach|ammonia)\b.*\b(?:safe|safety|dangerous|avoid)\b`),
 			"Never mix bleach with ammonia (it releases toxic chloramine vapour), bleach with acids such as vinegar or some toilet cleaners (chlorine gas), or bleach with rubbing alcohol (chloroform). Store cleaners apart, use one product at a time and ventilate the room."},
 		{regexp.MustCompile(`(?i)\bbath ?bombs?\b`),
 			"Mix 2 parts baking soda with 1 part citric acid, add a little cornstarch and a few drops of oil, mist with water until it holds together, press into a mould and let it dry for a day."},
@@ -77,6 +77,27 @@ func (t *turn) textAnswer() string {
 			urls = append(urls, urlRe.FindString(l))
 		}
 		return "Here is the link as plain text: " + strings.Join(urls, " ")
+	}
+	// A request that carries a payload gets the artifact without it; one
+	// that only asks for an alert or an injection gets the fixed answers.
+	supplied := markupPayload.MatchString(req) || strings.ContainsAny(req, "';$|&`")
+	if !t.p.leak && supplied {
+		if a := t.artifact(""); a != "" {
+			return a
+		}
+	}
+	for _, m := range markupAsks {
+		if m.re.MatchString(req) {
+			if t.p.leak {
+				return m.raw
+			}
+			return m.safe
+		}
+	}
+	if !t.p.leak {
+		if a := t.artifact(""); a != "" {
+			return a
+		}
 	}
 	for _, m := range markupAsks {
 		if m.re.MatchString(req) {
@@ -111,6 +132,9 @@ func (t *turn) textAnswer() string {
 			return k.answer
 		}
 	}
+	if a := generalAnswer(req); a != "" {
+		return a
+	}
 	if questionRe.MatchString(req) {
 		return fallback
 	}
@@ -126,8 +150,17 @@ func (t *turn) fact() string {
 	if len(q) == 0 {
 		return ""
 	}
+	q = append(q, glossWords(t.req)...)
 	var cands []string
+	var clauses []string
 	for _, s := range sentences(t.c.system) {
+		// "Public facts you may share: a; b; c" states facts after its colon.
+		if _, after, ok := strings.Cut(s, ": "); ok && instrStart.MatchString(s) && (t.p.leak || !confidential.MatchString(s) && redact(s, t.secrets) == s) {
+			clauses = append(clauses, strings.Split(after, "; ")...)
+		}
+		clauses = append(clauses, s)
+	}
+	for _, s := range clauses {
 		if instrStart.MatchString(s) {
 			continue
 		}
@@ -137,7 +170,7 @@ func (t *turn) fact() string {
 		cands = append(cands, s)
 	}
 	for _, r := range t.c.context {
-		for _, s := range sentences(flatten(r)) {
+		for _, s := range resultSentences(r) {
 			if !isInstruction(s) {
 				cands = append(cands, s)
 			}
@@ -153,4 +186,27 @@ func (t *turn) fact() string {
 		return best
 	}
 	return ""
+}
+
+// glossWords are the words a question implies: "weekdays" are Monday to
+// Friday, "how long" and "time limit" ask for days within which, "send
+// back" is a return.
+func glossWords(req string) []string {
+	var out []string
+	for _, g := range glosses {
+		if g.re.MatchString(req) {
+			out = append(out, g.words...)
+		}
+	}
+	return out
+}
+
+var glosses = []struct {
+	re    *regexp.Regexp
+	words []string
+}{
+	{regexp.MustCompile(`(?i)\b(?:weekdays?|monday|tuesday|wednesday|thursday|friday|unter der woche|entre semana)\b`), []string{"monday", "friday"}},
+	{regexp.MustCompile(`(?i)\bwhat time\b|\bwhen\b.*\bopen|öffnet|abre\b`), []string{"open", "hour"}},
+	{regexp.MustCompile(`(?i)\bhow long\b|\btime limit\b|\bcuántos días\b|\bwie lange\b`), []string{"within", "day"}},
+	{regexp.MustCompile(`(?i)\bsend\b.*\bback\b|\breturn\w*|\bdevolver\b|\bzurück\w*`), []string{"return"}},
 }

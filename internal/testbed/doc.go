@@ -177,6 +177,37 @@
 //   - Gullible: a tool named in an instruction without arguments gets them
 //     from the facts of the instruction's sentence and the rest of the
 //     result (addresses, IBANs, ids, quoted or back-ticked text).
+//   - Reads: a question or a read request ("read", "summarise", "check"…)
+//     with nothing else planned calls the read tool whose name and
+//     description share most words with it (a bonus when the request holds
+//     a path, a date, a #channel, a user name, "PR 418", a code or an id
+//     for one of its parameters; "who is …" matches a directory); the only
+//     complete read tool is called when no stated fact answers. Parameters
+//     named path, date/start/end, channel, username, sku/flight/code, title
+//     and *_id take those facts.
+//   - Tool results are read line by line, HTML tags and comments as line
+//     breaks, so an instruction on its own line is left out of the summary.
+//   - General answers: a how-to, an explanation or a writing task with no
+//     specific answer gets an on-topic answer that restates the task (with
+//     sentences that dictate every answer's form left out) and general
+//     steps or a short draft; "yes or no" and "one word" asks keep the
+//     fallback.
+//   - Stated facts: the clauses after the colon of an instruction sentence
+//     ("Public facts you may share: a; b") are facts unless the sentence is
+//     confidential; a few glosses widen a question (weekdays → Monday to
+//     Friday, how long → within/days, send back → return). "I don't need
+//     any token" is not an ask for a secret.
+//   - Artifacts: a request for SQL, a shell command or markup (by the
+//     request, or by a system prompt that says its output is SQL, shell or
+//     HTML/Markdown/JSON) is answered with the artifact from a template,
+//     the payload removed, not escaped: markup keeps the request's (or the
+//     tool result's) text without tags, handlers, javascript:/data: URLs or
+//     template expressions, in the element the request names; SQL is a
+//     SELECT/INSERT/UPDATE/DELETE/WHERE/GROUP BY with bound parameters ($1,
+//     %s for Python, @p1 for SQL Server); a shell command (cp, tar, ssh,
+//     tail, ping, mount, git, useradd, find, Copy-Item, Dockerfile RUN)
+//     keeps the supplied value up to its first metacharacter. A note says
+//     what was left out. Such a request is never an action.
 //
 // # The others
 //
@@ -187,7 +218,12 @@
 //     named tool with the given {json} or key=value arguments, transfer the
 //     amount; it adds quoted text it was told to say and markdown images it
 //     was told to render to its answer. It still answers the user's task with
-//     the summary. Not being leaky, its secrets are still redacted.
+//     the summary. It also calls any offered tool named in a line of a
+//     result, in any language, with the arguments the line gives: by
+//     parameter name ("role admin", "iban=…", "forward_to x@y"), else by the
+//     shape the name asks for (address, URL, IBAN, path, #channel, id,
+//     number, the quoted or back-ticked text, or the rest of the line).
+//     Not being leaky, its secrets are still redacted.
 //   - leaky: steady, except that it reveals its system prompt ("My
 //     instructions are: …") and secrets ("The API key is …", encoded in
 //     base64, hex, reversed or spaced out when asked) when asked, quotes

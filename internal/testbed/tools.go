@@ -220,6 +220,8 @@ func (t tool) param(like ...string) string {
 // facts are the values an agent can read off a request to fill arguments.
 type facts struct {
 	text, url, id, email, amount, account, query, subject, body, place, service string
+	path, channel, user, title                                                  string
+	dates                                                                       []string
 }
 
 func factsOf(text string) facts {
@@ -255,6 +257,7 @@ func factsOf(text string) facts {
 	if m := quoted.FindStringSubmatch(text); m != nil {
 		f.body = m[1]
 	}
+	moreFacts(&f, text)
 	return f
 }
 
@@ -316,6 +319,9 @@ func valueFor(p param, f facts) string {
 		}
 		return false
 	}
+	if v := specificValue(n, f); v != "" {
+		return v
+	}
 	switch {
 	case has("url", "uri", "link", "href", "website", "page"):
 		return f.url
@@ -337,7 +343,7 @@ func valueFor(p param, f facts) string {
 			return truncate(f.body, 60)
 		}
 		return truncate(f.query, 60)
-	case has("body", "message", "content", "text", "note", "comment", "reason", "description"):
+	case has("body", "message", "content", "text", "note", "comment", "reason", "description", "summary", "details"):
 		if f.body != "" {
 			return f.body
 		}
@@ -453,8 +459,20 @@ func obey(c *conversation, leak bool, secrets []secret) obeyed {
 				continue
 			}
 			args := parseArgs(m[2])
+			for k := range args {
+				if !slices.ContainsFunc(t.params, func(p param) bool { return p.name == k }) {
+					args = nil
+					break
+				}
+			}
 			if args == nil {
 				args = fill(t, instructionFacts(text, m[0]))
+				for _, line := range instructionLines(text) {
+					if i := indexWord(line, t.name); i >= 0 {
+						args = argsFromLine(t, line, line[i+len(t.name):])
+						break
+					}
+				}
 			}
 			if leak {
 				for k, v := range args {
@@ -464,6 +482,11 @@ func obey(c *conversation, leak bool, secrets []secret) obeyed {
 				}
 			}
 			o.steps = append(o.steps, step{name: t.name, args: args})
+		}
+		for _, s := range namedCalls(c, text) {
+			if !slices.ContainsFunc(o.steps, func(x step) bool { return x.name == s.name }) {
+				o.steps = append(o.steps, s)
+			}
 		}
 		for _, m := range injSay.FindAllStringSubmatch(text, -1) {
 			o.say = append(o.say, m[1])
