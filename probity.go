@@ -139,11 +139,19 @@ type Model struct {
 
 // Endpoint is where evals reach the agent. APIKeyEnv names an environment
 // variable of the server; the key itself is never stored.
+//
+// Kind openai is an OpenAI-compatible chat-completions API with tools (URL
+// up to /v1, Model). Kind http is a simple JSON endpoint without tools:
+// each user turn is POSTed to URL in Body, a JSON template holding
+// {{input}} inside a string, and the answer is read at Output, a JSON
+// pointer (defaults {"input":"{{input}}"} and /output).
 type Endpoint struct {
 	Kind      string `json:"kind,omitempty"`
 	URL       string `json:"url,omitempty"`
 	Model     string `json:"model,omitempty"`
 	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	Body      string `json:"body,omitempty"`
+	Output    string `json:"output,omitempty"`
 }
 
 // Access is what an agent may touch: the basis of its risk figure.
@@ -234,8 +242,24 @@ func (a *Agent) Validate() error {
 func (e *Endpoint) validate() error {
 	switch e.Kind {
 	case "", "openai":
+		if e.Body != "" || e.Output != "" {
+			return Invalid("endpoint.body", "body and output are for kind http; kind openai speaks chat completions")
+		}
+	case "http":
+		if e.Body != "" && strings.Count(e.Body, "{{input}}") != 1 {
+			return Invalid("endpoint.body", "must hold {{input}} exactly once, inside a JSON string, e.g. {\"input\":\"{{input}}\"}")
+		}
+		if e.Output != "" && !strings.HasPrefix(e.Output, "/") {
+			return Invalid("endpoint.output", "must be a JSON pointer such as /output or /choices/0/text")
+		}
 	default:
-		return Invalid("endpoint.kind", "unknown kind %q (supported: openai)", e.Kind)
+		return Invalid("endpoint.kind", "unknown kind %q (supported: openai, http)", e.Kind)
+	}
+	if err := CheckText("endpoint.body", e.Body, maxLong); err != nil {
+		return err
+	}
+	if err := CheckText("endpoint.output", e.Output, maxShort); err != nil {
+		return err
 	}
 	if e.URL != "" && !strings.HasPrefix(e.URL, "http://") && !strings.HasPrefix(e.URL, "https://") {
 		return Invalid("endpoint.url", "must be an http:// or https:// URL")

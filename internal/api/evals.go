@@ -463,7 +463,7 @@ func newRunID(now time.Time) string {
 
 // endpoint is what a worker needs to reach an agent.
 type endpoint struct {
-	kind, url, model, keyEnv string
+	kind, url, model, keyEnv, body, output string
 }
 
 // endpointOf checks that the agent can be evaluated.
@@ -472,17 +472,36 @@ func endpointOf(a probity.Agent) (endpoint, error) {
 	if e == nil || e.URL == "" {
 		return endpoint{}, probity.Invalid("agentId", "agent %q has no endpoint to evaluate: set endpoint {kind, url, model, apiKeyEnv} (PATCH /v1/agents/%s)", a.ID, a.ID)
 	}
-	kind := e.Kind
-	if kind == "" {
-		kind = "openai"
+	ep := endpoint{e.Kind, e.URL, e.Model, e.APIKeyEnv, e.Body, e.Output}
+	if ep.kind == "" {
+		ep.kind = "openai"
 	}
-	if kind != "openai" {
-		return endpoint{}, probity.Invalid("agentId", "agent %q has an endpoint of kind %q; evals run against kind openai (an OpenAI-compatible chat-completions API)", a.ID, kind)
+	switch ep.kind {
+	case "openai":
+		if e.Model == "" {
+			return endpoint{}, probity.Invalid("agentId", "agent %q: endpoint.model is required for kind openai", a.ID)
+		}
+	case "http":
+		if _, err := ep.target("", nil); err != nil {
+			return endpoint{}, probity.Invalid("agentId", "agent %q: its http endpoint cannot be used: %v", a.ID, err)
+		}
+	default:
+		return endpoint{}, probity.Invalid("agentId", "agent %q has an endpoint of kind %q; evals run against kinds openai and http", a.ID, ep.kind)
 	}
-	if e.Model == "" {
-		return endpoint{}, probity.Invalid("agentId", "agent %q: endpoint.model is required for kind openai", a.ID)
+	return ep, nil
+}
+
+// target builds the eval target of the endpoint, with the API key (sent as
+// a bearer token) when there is one.
+func (ep endpoint) target(key string, hc *http.Client) (eval.Target, error) {
+	if ep.kind == "http" {
+		cfg := eval.HTTPConfig{URL: ep.url, Body: ep.body, Output: ep.output, Client: hc}
+		if key != "" {
+			cfg.Headers = map[string]string{"Authorization": "Bearer " + key}
+		}
+		return eval.NewHTTP(cfg)
 	}
-	return endpoint{kind, e.URL, e.Model, e.APIKeyEnv}, nil
+	return eval.NewOpenAI(eval.OpenAIConfig{URL: ep.url, Model: ep.model, APIKey: key, Client: hc})
 }
 
 // evalRunLeaf is the ledger entry of a new run.
@@ -710,7 +729,7 @@ func (s *Server) getEvalResults(w http.ResponseWriter, r *http.Request, c *call)
 		NextCursor string           `json:"nextCursor,omitempty"`
 	}{Items: views}
 	if len(views) < len(rs) {
-		out.NextCursor = strconv.Itoa(views[len(views)-1].Seq)
+		out.NextCursor = cursor(strconv.Itoa(views[len(views)-1].Seq))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -728,7 +747,7 @@ func (s *Server) cancelEval(w http.ResponseWriter, r *http.Request, c *call) err
 			return err
 		}
 		if run.Status != store.EvalQueued && run.Status != store.EvalRunning {
-			return fmt.Errorf("%w: run %s is already %s", probity.ErrConflict, id, run.Status)
+			return clientError(probity.ErrConflict, "run %s is already %s", id, run.Status)
 		}
 		run.Status, run.Reason, run.FinishedAt = store.EvalCancelled, "cancelled by "+c.actor(), s.now().UTC().Truncate(time.Microsecond)
 		return tx.UpdateEvalRun(r.Context(), c.org, run)
@@ -870,7 +889,7 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 			return
 		}
 	}
-	target, err := eval.NewOpenAI(eval.OpenAIConfig{URL: ep.url, Model: ep.model, APIKey: key, Client: s.evalClient})
+	target, err := ep.target(key, s.evalClient)
 	if err != nil {
 		fail(err.Error())
 		return

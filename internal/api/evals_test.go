@@ -101,9 +101,15 @@ func testEvalRun(t *testing.T, opts ...apptest.Option) {
 		NextCursor string
 	}
 	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID+"/results?limit=5", f.read), &page)
-	if len(page.Items) != 5 || page.NextCursor != "4" || page.Items[0].Seq != 0 || len(page.Items[0].Transcript.Messages) < 3 {
+	if len(page.Items) != 5 || page.NextCursor == "" || page.Items[0].Seq != 0 || len(page.Items[0].Transcript.Messages) < 3 {
 		t.Fatalf("results page: %+v", page)
 	}
+	first := page.Items[0]
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID+"/results?limit=5&cursor="+page.NextCursor, f.read), &page)
+	if len(page.Items) != 5 || page.Items[0].Seq != 5 {
+		t.Fatalf("second results page: %+v", page)
+	}
+	page.Items[0] = first
 	leaf := f.must200raw("GET", fmt.Sprintf("/v1/ledger/entries/%d", page.Items[0].LedgerIndex), f.read)
 	var entry struct {
 		Kind   string
@@ -452,5 +458,38 @@ func TestEvalJury(t *testing.T) {
 	if len(page.Items) != 1 || page.Items[0].Status != "passed" || len(page.Items[0].Grade.Checks[0].Jury.Verdicts) != 2 ||
 		page.Items[0].Grade.Checks[0].Jury.Verdicts[0].Reason != "polite" {
 		t.Errorf("judged result: %+v", page.Items)
+	}
+}
+
+// TestEvalHTTPEndpoint runs a suite against a simple JSON endpoint (kind
+// http), and rejects an http endpoint whose template cannot work.
+func TestEvalHTTPEndpoint(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Q string }
+		json.NewDecoder(r.Body).Decode(&in)
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]string{"answer": "You asked: " + in.Q + ". The answer is 42."}})
+	}))
+	t.Cleanup(agent.Close)
+	f := newFixture(t)
+	ev := f.must(201, "POST", "/v1/api-keys", f.admin, map[string]any{"scopes": []string{"eval"}})["key"].(string)
+	if r := f.do("POST", "/v1/agents", f.admin, map[string]any{"id": "bad-http", "endpoint": map[string]string{"kind": "http", "url": agent.URL, "body": `{"q":"no placeholder"}`}}); r.status != 400 {
+		t.Errorf("an http endpoint without {{input}}: got %d, want 400", r.status)
+	}
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "http-bot",
+		"endpoint": map[string]string{"kind": "http", "url": agent.URL, "body": `{"q":"{{input}}"}`, "output": "/data/answer"}})
+	suite := "apiVersion: probity/v1\nkind: Suite\nid: simple\ndimensions: [accuracy]\ncases:\n  - id: q\n    setup: {turns: [\"What is six times seven?\"]}\n    checks: [{contains: \"42\"}, {contains: \"six times seven\"}]\n"
+	if r := f.do("POST", "/v1/suites", ev, suite, "Content-Type", "application/yaml"); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "http-bot", "suites": []string{"simple"}}).body, &queued)
+	if got := waitRun(t, runs, queued.ID); got != "completed" {
+		t.Fatalf("run ended %s", got)
+	}
+	var done runAnswer
+	json.Unmarshal(f.must200raw("GET", "/v1/evals/"+queued.ID, ev), &done)
+	if done.Summary == nil || done.Summary.Passed != 1 {
+		t.Errorf("http endpoint run: %+v", done.Summary)
 	}
 }

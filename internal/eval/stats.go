@@ -67,10 +67,15 @@ type GroupSummary struct {
 
 // Summary aggregates case results.
 type Summary struct {
-	Cases      int                         `json:"cases"`
-	Passed     int                         `json:"passed"`
-	Failed     int                         `json:"failed"`
-	Errors     int                         `json:"errors"`
+	Cases  int `json:"cases"`
+	Passed int `json:"passed"`
+	Failed int `json:"failed"`
+	Errors int `json:"errors"`
+	// PassRate and its Wilson interval are over graded cases (passed +
+	// failed).
+	PassRate   float64                     `json:"passRate"`
+	Lo         float64                     `json:"lo"`
+	Hi         float64                     `json:"hi"`
 	Dimensions map[string]DimensionSummary `json:"dimensions"`
 	// AttackSuccessRate is over cases with attack checks whose attack could
 	// be graded; UtilityUnderAttack over those with utility checks.
@@ -189,5 +194,9 @@ func Summarize(results []CaseResult, cases map[string]*Case) Summary {
 		r := newRate(agreed, n)
 		s.GroupAgreement = &r
 	}
+	if n := s.Passed + s.Failed; n > 0 {
+		s.PassRate = float64(s.Passed) / float64(n)
+	}
+	s.Lo, s.Hi = Wilson(s.Passed, s.Passed+s.Failed)
 	return s
 }
