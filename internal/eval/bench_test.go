@@ -7,9 +7,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/probity-dev/probity/internal/eval/anchor"
 	"github.com/probity-dev/probity/internal/detect"
 	"github.com/probity-dev/probity/internal/eval"
+	"github.com/probity-dev/probity/internal/eval/anchor"
 	"github.com/probity-dev/probity/internal/testbed"
 	"github.com/probity-dev/probity/internal/testbed/tbtest"
 )

@@ -23,9 +23,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/probity-dev/probity/internal/eval/anchor"
 	"github.com/probity-dev/probity/internal/detect"
 	"github.com/probity-dev/probity/internal/eval"
+	"github.com/probity-dev/probity/internal/eval/anchor"
 )
 
 func main() {
