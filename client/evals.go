@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -216,6 +218,37 @@ func (c *Client) ListSuites(ctx context.Context, opts ListOptions) (Page[Suite],
 	var out Page[Suite]
 	err := c.do(ctx, http.MethodGet, "/v1/suites", opts.query(), nil, &out)
 	return out, err
+}
+
+// UploadedSuite is a suite an org uploaded, as the server stored it.
+type UploadedSuite struct {
+	Suite
+	Kind        string `json:"kind"`   // suite or dataset
+	Digest      string `json:"digest"` // sha256: of the body as posted
+	LedgerIndex int64  `json:"ledgerIndex"`
+}
+
+// Media types for UploadSuite.
+const (
+	SuiteYAML    = "application/yaml"
+	SuiteJSON    = "application/json"
+	DatasetJSONL = "application/jsonl"
+)
+
+// UploadSuite stores a suite document (SuiteYAML or SuiteJSON) or an
+// accuracy dataset (DatasetJSONL, named by id) for the caller's org.
+// created is false when the same content was already stored under that
+// id. A document that does not load is an *Error with status 422 whose
+// Details list every problem with its line and column; other content
+// under a used id is a 409.
+func (c *Client) UploadSuite(ctx context.Context, src []byte, contentType, id string) (s UploadedSuite, created bool, err error) {
+	path := "/v1/suites"
+	u := c.base + path
+	if id != "" {
+		u += "?id=" + url.QueryEscape(id)
+	}
+	status, err := c.send(ctx, http.MethodPost, u, path, contentType, bytes.NewReader(src), &s)
+	return s, status == http.StatusCreated, err
 }
 
 // StartEval queues a run of suites against the agent agentID, each case

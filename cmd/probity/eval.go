@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -38,7 +39,7 @@ const (
 )
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const use = "usage: probity eval run|list|show|results|suites|cancel [flags]\n" +
+	const use = "usage: probity eval run|list|show|results|suites|upload|cancel [flags]\n" +
 		"  run --agent A --suite S [--wait]  run suites of adversarial cases against an agent's endpoint\n" +
 		"  list                              list runs, newest first\n" +
 		"  show ID                           a run, its progress and its pass rates per suite and dimension\n" +
@@ -60,6 +61,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return evalResults(ctx, args[1:], stdout, stderr)
 	case "suites":
 		return evalSuites(ctx, args[1:], stdout, stderr)
+	case "upload":
+		return evalUpload(ctx, args[1:], stdout, stderr)
 	case "cancel":
 		return evalCancel(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -717,5 +720,66 @@ func evalCancel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "Cancelled run %s: %d of %d cases were graded; their results stay.\n",
 		printable(run.ID), run.Progress.Done, run.Progress.Total)
+	return nil
+}
+
+func evalUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval upload", stderr)
+	var af apiFlags
+	af.register(fs)
+	id := fs.String("id", "", "the suite id of a dataset (a suite document names its own)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: probity eval upload FILE [--id ID] [flags]\n\n"+
+			"Stores a suite for your org: a suite document (.yaml, .yml or .json, the format of\n"+
+			"docs/evals.md) or an accuracy dataset (.jsonl, one {\"id\",\"input\",\"expected\",\"check\"}\n"+
+			"per line, named with --id). Uploaded suites are immutable: the same content again\n"+
+			"changes nothing; other content under a used id is refused. A file that does not\n"+
+			"load has every problem printed as FILE:line:column: field: message (exit 1).")
+		fs.PrintDefaults()
+	}
+	pos, err := positional(fs, args, 1, 1, "suite FILE")
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", printable(name), err)
+	}
+	ct := client.SuiteYAML
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		ct = client.SuiteJSON
+	case ".jsonl", ".ndjson":
+		ct = client.DatasetJSONL
+		if *id == "" {
+			return usagef("eval upload: a dataset (%s) needs --id naming its suite", printable(name))
+		}
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	s, created, err := c.UploadSuite(ctx, src, ct, *id)
+	var ce *client.Error
+	if errors.As(err, &ce) && len(ce.Details) > 0 {
+		ps := make([]problem, len(ce.Details))
+		for i, d := range ce.Details {
+			ps[i] = problem{d.Line, d.Column, d.Field, d.Message}
+		}
+		printProblems(stdout, name, ps)
+	}
+	if err != nil {
+		return af.callError("uploading "+printable(name), err)
+	}
+	if af.json {
+		return writeJSON(stdout, s)
+	}
+	what := "Stored"
+	if !created {
+		what = "Unchanged:"
+	}
+	fmt.Fprintf(stdout, "%s %s %s: %d cases, %s, %s (ledger index %d).\n", what, s.Kind, printable(s.ID), s.Cases,
+		listString(s.Dimensions), printable(s.Digest), s.LedgerIndex)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -562,5 +564,35 @@ func TestEvalResultsPrintable(t *testing.T) {
 	got := regexp.MustCompile(` +\n`).ReplaceAllString(b.String(), "\n")
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestEvalUpload: a dataset and a suite are uploaded from files; a file
+// that does not load prints every problem with its line.
+func TestEvalUpload(t *testing.T) {
+	isolate(t)
+	env := apptest.Start(t)
+	t.Setenv("PROBITY_SERVER", env.URL)
+	t.Setenv("PROBITY_KEY", env.AdminKey)
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "faq.jsonl")
+	os.WriteFile(ds, []byte(`{"id":"q1","input":"What is 2 + 2?","expected":"4","check":"contains"}`+"\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: probity/v1\nkind: Suite\nid: bad\ndimensions: [nope]\ncases: []\n"), 0o600)
+	run := func(args ...string) (int, string, string) {
+		r := cli(t, args...)
+		return r.code, r.stdout, r.stderr
+	}
+	if code, out, errs := run("eval", "upload", ds, "--id", "faq"); code != 0 || !strings.Contains(out, "Stored dataset faq: 1 cases, accuracy") {
+		t.Errorf("upload dataset: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := run("eval", "upload", ds, "--id", "faq"); code != 0 || !strings.HasPrefix(out, "Unchanged:") {
+		t.Errorf("upload again: %d %q", code, out)
+	}
+	if code, _, errs := run("eval", "upload", ds); code != 2 || !strings.Contains(errs, "--id") {
+		t.Errorf("dataset without --id: %d %q", code, errs)
+	}
+	if code, out, _ := run("eval", "upload", bad); code != 1 || !strings.Contains(out, "bad.yaml:4:") {
+		t.Errorf("bad suite: %d %q", code, out)
 	}
 }
