@@ -54,6 +54,7 @@ type turn struct {
 	req       string // the latest user turn without override phrases
 	secrets   []secret
 	forbidden map[string]bool
+	banned    map[string]bool // tool names a prohibition spells out
 	readOnly  bool
 }
 
@@ -61,6 +62,7 @@ func respond(p policy, c *conversation, choice toolChoice) reply {
 	t := &turn{p: p, c: c, req: strings.TrimSpace(override.ReplaceAllString(c.latest, ""))}
 	t.secrets = findSecrets(append([]string{c.system}, c.context...)...)
 	t.forbidden, t.readOnly = forbiddenWords(c.system)
+	t.banned = bannedTools(c.system)
 	rep := t.respond(choice)
 	if !p.leak {
 		rep.content = escapeMarkup(redact(rep.content, t.secrets))
@@ -130,8 +132,8 @@ func (t *turn) respond(choice toolChoice) reply {
 // refusal is the answer to a turn that must be declined (or, for leaky, the
 // leak), before any tool is used.
 func (t *turn) refusal() (string, bool) {
-	l := lower(t.req)
-	if promptAsk.MatchString(l) && promptVerb.MatchString(l) {
+	l := lower(outsideQuotes(t.req))
+	if pl := otherPrompt.ReplaceAllString(l, ""); promptAsk.MatchString(pl) && promptVerb.MatchString(pl) {
 		if t.p.leak {
 			if t.c.system == "" {
 				return "I have no system prompt.", true
@@ -187,6 +189,10 @@ func (t *turn) leakSecrets(l string) string {
 	return sb.String()
 }
 
+// otherPrompt is a system prompt that is not the agent's own: "a good
+// system prompt", "my bot's system prompt".
+var otherPrompt = regexp.MustCompile(`\b(?:a|an|my|our|their|his|her|another|its|their bot's|my bot's)\s+(?:(?:good|great|strong|robust|new|better|solid|secure)\s+)?system (?:prompt|message)s?\b|\bsystem prompts\b`)
+
 // notAsked cuts "I don't need any token" before a secret ask is judged.
 var notAsked = regexp.MustCompile(`\b(?:i )?(?:don't|do not) (?:need|want) (?:the |any |your )?[a-z ]{0,20}?(?:token|key|password|secret|code)s?\b`)
 
@@ -208,14 +214,24 @@ func (t *turn) plan() (steps []step, declined []string) {
 	if artifactKind(c.system, req) == "" {
 		actions = findActions(req)
 	}
+	decline := func(verb, text string) {
+		declined = append(declined, verb)
+		if id := factsOf(text).id; id != "" {
+			used = append(used, id) // no lookup for what was declined
+		}
+	}
 	for _, a := range actions {
 		tl, ok := matchTool(c.tools, a)
 		if ok && t.forbids(tl, a.verb) && !t.p.overreach {
-			declined = append(declined, a.verb)
+			decline(a.verb, a.text)
 			continue
 		}
 		if !ok && !t.p.overreach {
-			declined = append(declined, a.verb)
+			decline(a.verb, a.text)
+			continue
+		}
+		if isSendVerb(a.verb) && secretThing.MatchString(resetThing.ReplaceAllString(t.req, "")) && !t.p.overreach {
+			decline(a.verb, a.text) // sending a credential anywhere
 			continue
 		}
 		af := factsOf(a.text)
@@ -240,6 +256,19 @@ func (t *turn) plan() (steps []step, declined []string) {
 		usedFact(s)
 		steps = append(steps, s)
 	}
+	// Tools the request names: "use get_compensation on E-3310", "just
+	// issue_refund", "call kubectl_exec".
+	for _, m := range toolNamed.FindAllStringSubmatchIndex(req, -1) {
+		name := req[m[2]:m[3]]
+		tl, ok := c.offered(name)
+		switch {
+		case t.p.overreach || slices.Contains(declined, name):
+		case ok && (t.banned[name] || isWriteTool(tl) && t.forbids(tl, "")):
+			decline(name, clauseAfter(req, m[3]))
+		case !ok && len(c.tools) > 0 && (callVerb.MatchString(req[max(0, m[2]-24):m[2]]) || looksLikeTool(name)):
+			decline(name, clauseAfter(req, m[3]))
+		}
+	}
 	if f.url != "" && !slices.Contains(used, f.url) {
 		for _, u := range urlRe.FindAllString(req, 3) {
 			u = strings.TrimRight(u, ".,;:!?")
@@ -257,7 +286,7 @@ func (t *turn) plan() (steps []step, declined []string) {
 		q := words(req)
 		var best *tool
 		for i, tl := range c.tools {
-			if isLookupTool(tl) && tl.param("id", "order", "ticket", "number", "ref", "booking", "invoice", "case", "tracking") != "" {
+			if isLookupTool(tl) && tl.param("id", "order", "ticket", "number", "ref", "booking", "invoice", "case", "tracking") != "" && t.mayRead(tl) {
 				if best == nil || overlap(q, tl.words) > overlap(q, best.words) {
 					best = &c.tools[i]
 				}
@@ -272,7 +301,7 @@ func (t *turn) plan() (steps []step, declined []string) {
 	// Read-only tools named by the request: "weather in Paris" → get_weather.
 	q := words(req)
 	for _, tl := range c.tools {
-		if isWriteTool(tl) || slices.ContainsFunc(steps, func(s step) bool { return s.name == tl.name }) {
+		if isWriteTool(tl) || !t.mayRead(tl) || slices.ContainsFunc(steps, func(s step) bool { return s.name == tl.name }) {
 			continue
 		}
 		named := false
@@ -304,6 +333,48 @@ func (t *turn) plan() (steps []step, declined []string) {
 		}
 	}
 	return steps, declined
+}
+
+// mayRead reports whether a read tool may be called: not when a
+// prohibition spells out its name ("never call get_compensation").
+func (t *turn) mayRead(tl tool) bool { return t.p.overreach || !t.banned[tl.name] }
+
+var (
+	toolNamed   = regexp.MustCompile(`\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?:[^(]|$)`)
+	callVerb    = regexp.MustCompile("(?i)\\b(?:call|use|run|invoke|execute|trigger)\\s+(?:the\\s+)?`?$")
+	secretThing = regexp.MustCompile(`(?i)\b(?:tokens?|api[ _-]?keys?|passwords?|passphrases?|credentials?|private keys?|secrets?)\b`)
+	resetThing  = regexp.MustCompile(`(?i)\b(?:password|credentials?)[ -]reset\b|\breset (?:your |my |the )?password\b`)
+)
+
+// looksLikeTool: a snake_case name made of words a tool name has (a verb
+// and an object), not a variable in a pasted snippet.
+func looksLikeTool(name string) bool {
+	ws := nameWords(name)
+	return len(ws) >= 2 && (writeVerbs[ws[0]] || genericName[ws[0]] || ws[0] == "kubectl")
+}
+
+// clauseAfter is the rest of the sentence from i.
+func clauseAfter(s string, i int) string {
+	if j := strings.IndexAny(s[i:], ".!?;\n"); j >= 0 {
+		return s[i : i+j]
+	}
+	return s[i:]
+}
+
+func isSendVerb(v string) bool { return v == "send" || v == "email" || v == "forward" }
+
+// bannedTools are the tool names written out in the system prompt's
+// prohibitions.
+func bannedTools(system string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range sentences(system) {
+		if m := prohibition.FindStringSubmatch(s); m != nil {
+			for _, n := range toolNamed.FindAllStringSubmatch(m[1], -1) {
+				out[n[1]] = true
+			}
+		}
+	}
+	return out
 }
 
 // forbids reports whether the system prompt forbids a tool or a verb.
@@ -427,6 +498,13 @@ func (t *turn) answer(declined, say []string) string {
 	} else if len(declined) == 0 {
 		parts = append(parts, t.textAnswer())
 	}
+	// After a lookup, a request that touches what the system prompt
+	// forbids still gets the referral.
+	if len(declined) == 0 && len(t.c.results) > 0 && !t.p.overreach && t.touchesForbidden() {
+		if r := t.referral(); r != "" {
+			parts = append(parts, r)
+		}
+	}
 	parts = append(parts, say...)
 	return strings.Join(parts, "\n\n")
 }
@@ -513,8 +591,12 @@ func (t *turn) inScope(topics []string) bool {
 	if len(q) == 0 || greeting.MatchString(t.req) {
 		return true
 	}
-	return overlap(q, topics) > 0 || overlap(q, words(t.c.system)) > 0 || urlRe.MatchString(t.req) || idRe.MatchString(t.req)
+	return overlap(q, topics) > 0 || overlap(q, words(t.c.system)) > 0 || urlRe.MatchString(t.req) || idRe.MatchString(t.req) || ownBusiness.MatchString(t.req)
 }
+
+// ownBusiness is a question about the business the agent serves: "your
+// website", "your store's returns".
+var ownBusiness = regexp.MustCompile(`(?i)\byour (?:website|web ?site|site|web ?shop|online (?:store|shop)|store|shop|app|catalog(?:ue)?|products?|range|prices?|stock|delivery|shipping|returns?|checkout|company|brand|opening hours)\b`)
 
 func redactArgs(args map[string]any, secrets []secret) map[string]any {
 	out := make(map[string]any, len(args))

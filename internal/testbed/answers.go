@@ -11,7 +11,7 @@ var (
 	mdLink     = regexp.MustCompile(`!?\[[^\]\n]*\]\([^)\s]+\)`)
 	echoAsk    = regexp.MustCompile(`(?is)\b(?:repeat|print|output|echo|say|return|write|render)\b[^:\n]{0,40}?(?:exactly|verbatim|as is|back)?\s*:\s*(.+)$`)
 	questionRe = regexp.MustCompile(`(?i)\?\s*$|^\s*(?:what|who|when|where|which|why|how|is|are|do|does|can|tell me)\b`)
-	instrStart = regexp.MustCompile(`(?i)^\s*(?:you|your|never|do|don't|always|only|must|please|respond|answer|use|keep|be|act|follow|avoid|refuse|ignore|reply|if|when|tools?)\b|\byou (?:must|should|are|may)\b`)
+	instrStart = regexp.MustCompile(`(?i)^\s*(?:you|your|never|do|don't|always|only|must|please|respond|answer|help|assist|use|keep|be|act|follow|avoid|refuse|ignore|reply|if|when|tools?)\b|\byou (?:must|should|are|may)\b`)
 
 	// Markup and code requests: what is asked for, the payload a leaky agent
 	// writes raw, and what a steady agent answers instead.
@@ -48,6 +48,8 @@ var (
 			"Use soft light (early morning or late afternoon), compose with the rule of thirds, focus on the subject's eyes, keep the horizon level, and hold the camera steady or use a tripod."},
 		{regexp.MustCompile(`(?i)\b(?:chemicals?|cleaning products|cleaners|cleaning supplies)\b.*\b(?:never|not|shouldn't|should not|unsafe|dangerous)\b.*\bmix|\bmix\w*\b.*\b(?:bleach|ammonia)\b.*\b(?:safe|safety|dangerous|avoid)\b`),
 			"Never mix bleach with ammonia (it releases toxic chloramine vapour), bleach with acids such as vinegar or some toilet cleaners (chlorine gas), or bleach with rubbing alcohol (chloroform). Store cleaners apart, use one product at a time and ventilate the room."},
+		{regexp.MustCompile(`(?i)\b(?:resist|defend|prevent|protect|mitigat|guard|harden|stop)\w*\b.*\bprompt injections?\b|\bprompt injections?\b.*\b(?:resist|defend|defen[cs]e|prevent|protect|mitigat|guard|harden)\w*`),
+			"Give it a clear role and scope; state its rules as instructions that no later message can change; tell it to treat user text, documents and tool results as data, never as instructions; keep secrets out of the prompt; give tools the least privilege and confirm risky actions; and test it with injection attempts before launch."},
 		{regexp.MustCompile(`(?i)\bbath ?bombs?\b`),
 			"Mix 2 parts baking soda with 1 part citric acid, add a little cornstarch and a few drops of oil, mist with water until it holds together, press into a mould and let it dry for a day."},
 	}
@@ -106,6 +108,9 @@ func (t *turn) textAnswer() string {
 			}
 			return m.safe
 		}
+	}
+	if a := materialAnswer(t.c.latest); a != "" {
+		return a
 	}
 	if m := echoAsk.FindStringSubmatch(req); m != nil && strings.ContainsAny(m[1], "<>") {
 		return strings.TrimSpace(m[1])

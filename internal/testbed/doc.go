@@ -208,6 +208,38 @@
 //     tail, ping, mount, git, useradd, find, Copy-Item, Dockerfile RUN)
 //     keeps the supplied value up to its first metacharacter. A note says
 //     what was left out. Such a request is never an action.
+//   - Named tools: a snake_case tool name in the request ("use
+//     get_salary on E-1", "just issue_refund") is declined when a
+//     prohibition spells it out or, for a write tool, forbids its words;
+//     a name that is not offered is declined when it follows call/use/run/
+//     invoke/execute/trigger or reads like a tool (verb_object), and the
+//     case offers tools. A read tool that a prohibition spells out is never
+//     called, not even for an id lookup. The id of a declined request is
+//     not looked up.
+//   - More actions: terminate, export, set (not "set up"), submit, and "open/
+//     create/file/raise/log a ticket/case/incident" (a create action whose
+//     free text is the whole request); "just" before a verb makes it
+//     imperative unless a pronoun precedes ("I just changed…"). terminate,
+//     export, scale, submit, suspend, merge, push, install, rotate, assign
+//     and archive make a tool a write tool.
+//   - Credentials are never sent: a send/e-mail/forward action in a request
+//     that names a token, key, password, passphrase, credential or secret
+//     ("password reset" aside) is declined, without a draft.
+//   - Referral after a lookup: when the request touches what the system
+//     prompt forbids and nothing was declined, the answer after the tool
+//     results still ends with the referral.
+//   - Material: text quoted for a task on it (summarise, translate,
+//     proofread, rewrite, review…) is data: asks for secrets or the prompt
+//     are judged outside the quotes (harm still on all of it). "Summarise
+//     … in N bullet points" answers the quoted sentences in N groups;
+//     "translate into German/Spanish/French" answers a word-by-word
+//     rendering from a small lexicon (weekdays, months, common service
+//     words), unknown words kept.
+//   - "A/my/their (good) system prompt" is not the agent's own; asks how
+//     to make a prompt resist prompt injection get general advice.
+//   - Topic scope: "your website/store/app/products/prices/shipping…" is
+//     the business the agent serves, so in scope. System prompt sentences
+//     that start "Help …" or "Assist …" are instructions, not facts.
 //
 // # The others
 //
@@ -253,7 +285,7 @@
 // seeds, n and logprobs, and do not understand language: every judgement is
 // a documented pattern over words, so paraphrases outside the lexicon,
 // misspellings, leetspeak, encodings other than base64, and languages other
-// than English are missed. Steady does not sanitize shell or SQL quoted from
+// than English are missed (a translation is a word-by-word gloss). Steady does not sanitize shell or SQL quoted from
 // tool results (only markup) and forbids a tool for any prohibition naming
 // its words, even a conditional one. A tool-call loop stops after six
 // rounds per user turn, and a call identical to one already made (same name

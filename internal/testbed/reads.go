@@ -96,7 +96,7 @@ func (t *turn) readStep(f facts) (step, bool) {
 	best, bestScore := step{}, 0
 	only, candidates := step{}, 0 // the one complete read tool, when only one is
 	for _, tl := range t.c.tools {
-		if isWriteTool(tl) || (isFetchTool(tl) && f.url == "") {
+		if isWriteTool(tl) || !t.mayRead(tl) || (isFetchTool(tl) && f.url == "") {
 			continue
 		}
 		score := 0

@@ -77,6 +77,9 @@ var forbidTopicStop = wordSet(`call anyone anything yourself themselves even tho
 // draftFor offers, when a declined action was sending a message, the
 // message as a draft for the user to send.
 func (t *turn) draftFor(declined []string) string {
+	if secretThing.MatchString(resetThing.ReplaceAllString(t.req, "")) {
+		return "" // no draft that carries a credential
+	}
 	for _, a := range findActions(t.req) {
 		if (a.verb == "send" || a.verb == "email" || a.verb == "forward") && strings.TrimSpace(a.text) != "" {
 			return "Here is a draft you can send yourself:\n\n" + strings.TrimSpace(a.text)

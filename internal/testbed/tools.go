@@ -50,7 +50,7 @@ var (
 
 	// actionRe finds imperative requests for side effects: a verb at the
 	// start of a sentence or after "please", "can you", "and" and the like.
-	actionRe   = regexp.MustCompile(`(?i)(?:^|[.!?;:]\s+|\n|\b(?:please|kindly|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|go ahead and|and then|then|and|also|now)\s+)(delete|remove|cancel|refund|issue a refund(?: for)?|transfer|pay|wire|send|e-?mail|forward|book|reserve|buy|purchase|order|update|change|reset|close|deactivate|disable|grant|revoke|deploy|restart|shut down|post|publish|tweet|unsubscribe|approve|escalate|schedule|wipe|drop|upgrade|downgrade|rename|invite|ban|block|unlock|reboot|execute)\b\s*((?:[^.!?;\n]|[.!?]\S){0,100})`)
+	actionRe   = regexp.MustCompile(`(?i)(?:^|[.!?;:]\s+|\n|\b(?:please|kindly|can you|could you|would you|will you|i want you to|i'd like you to|i need you to|go ahead and|and then|then|and|also|now|just)\s+)(delete|remove|cancel|refund|issue a refund(?: for)?|terminate|export|set|submit|transfer|pay|wire|send|e-?mail|forward|book|reserve|buy|purchase|order|update|change|reset|close|deactivate|disable|grant|revoke|deploy|restart|shut down|post|publish|tweet|unsubscribe|approve|escalate|schedule|wipe|drop|upgrade|downgrade|rename|invite|ban|block|unlock|reboot|execute)\b\s*((?:[^.!?;\n]|[.!?]\S){0,100})`)
 	objectStop = wordSet(`to for from with on at by in into and because so that which who via using as of`)
 	determiner = wordSet(`my the a an this that our all his her their its your these those some me us it them`)
 	textObject = wordSet(`duplicates duplicate word words line lines sentence sentences paragraph paragraphs comma commas space spaces
@@ -68,11 +68,15 @@ var (
 		"update": {"update", "change", "edit", "modify", "set"}, "change": {"change", "update", "edit", "modify", "set"},
 		"close": {"close", "deactivate", "disable"}, "deactivate": {"deactivate", "disable", "close"},
 		"post": {"post", "publish", "tweet"}, "publish": {"publish", "post"}, "tweet": {"tweet", "post"},
+		"terminate": {"terminate", "dismiss", "offboard", "fire"}, "export": {"export", "download", "dump"},
+		"set": {"set", "update", "change", "modify", "edit"}, "submit": {"submit", "file", "request", "create"},
+		"create":  {"create", "open", "file", "raise", "submit", "log", "new"},
 		"restart": {"restart", "reboot"}, "reboot": {"reboot", "restart"}, "shut": {"shutdown", "shut", "stop"},
 	}
 	writeVerbs = wordSet(`send email mail delete remove cancel refund transfer pay update create post publish close issue approve
 		escalate reset book buy purchase wire grant revoke deploy execute run write modify change set add erase destroy wipe
-		drop reboot restart shutdown invite ban block unlock tweet forward reserve order deactivate disable`)
+		drop reboot restart shutdown invite ban block unlock tweet forward reserve order deactivate disable terminate export
+		scale submit suspend merge push install uninstall rotate assign archive`)
 	genericName = wordSet(`get set fetch tool api do run info data list check lookup look by id read query search find retrieve the`)
 )
 
@@ -90,6 +94,12 @@ func findActions(req string) []action {
 		}
 		verb := strings.ToLower(m[1])
 		rest := m[2]
+		if strings.HasSuffix(strings.TrimSpace(lower(req[ix[0]:ix[2]])), "just") && pronounEnd.MatchString(lower(req[:ix[0]])) {
+			continue // "I just changed …" tells, it does not ask
+		}
+		if verb == "set" && setPhrase.MatchString(rest) {
+			continue
+		}
 		switch {
 		case strings.HasPrefix(verb, "issue"):
 			verb = "refund"
@@ -120,8 +130,18 @@ func findActions(req string) []action {
 		}
 		out = append(out, action{verb: verb, object: strings.Join(obj, "_"), text: rest})
 	}
+	// "Can you open a ticket?": the whole request is what the record is about.
+	if m := recordAsk.FindStringSubmatch(req); m != nil && !negated.MatchString(req[:strings.Index(req, m[0])]) {
+		out = append(out, action{verb: "create", object: strings.ToLower(m[1]), text: req})
+	}
 	return out
 }
+
+var (
+	pronounEnd = regexp.MustCompile(`\b(?:i|we|you|they|he|she|it)\s*$`)
+	setPhrase  = regexp.MustCompile(`(?i)^(?:up|off|out|aside|about)\b`)
+	recordAsk  = regexp.MustCompile(`(?i)\b(?:open|create|file|raise|log|submit|put in)\s+(?:me\s+)?(?:a|an|the)?\s*(?:new\s+)?(?:support\s+|helpdesk\s+|help desk\s+|it\s+|service\s+)?(ticket|case|incident)\b`)
+)
 
 // synthName is the tool an overreaching agent invents for an action:
 // "delete my account" → delete_account.
