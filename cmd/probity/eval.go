@@ -45,6 +45,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"  show ID                           a run, its progress and its pass rates per suite and dimension\n" +
 		"  results ID                        each graded case of a run, with the checks that failed\n" +
 		"  suites                            the suites a run may name\n" +
+		"  upload FILE [--id ID]             store a suite or an accuracy dataset for your org\n" +
 		"  cancel ID                         stop a queued or running run\n" +
 		"Run 'probity eval <subcommand> -h' for its flags."
 	if len(args) == 0 {

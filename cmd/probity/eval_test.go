@@ -23,7 +23,7 @@ import (
 
 // noKeyVar names the environment variable keyed-bot's endpoint reads its
 // key from; the tests keep it unset, so that its runs fail.
-const noKeyVar = "PROBITY_TEST_EVAL_NO_SUCH_KEY"
+const noKeyVar = "PROBITY_AGENT_KEY_TEST_UNSET"
 
 // evalServer starts a server and the reference agents, registers
 // steady-bot and gullible-bot (endpoints on the reference agents),
@@ -94,8 +94,8 @@ func TestEvalUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"eval"}, exitUsage, "usage: probity eval run|list|show|results|suites|cancel"},
-		{[]string{"eval", "-h"}, exitOK, "usage: probity eval run|list|show|results|suites|cancel"},
+		{[]string{"eval"}, exitUsage, "usage: probity eval run|list|show|results|suites|upload|cancel"},
+		{[]string{"eval", "-h"}, exitOK, "usage: probity eval run|list|show|results|suites|upload|cancel"},
 		{[]string{"eval", "nosuch"}, exitUsage, `eval: unknown subcommand "nosuch"`},
 		{[]string{"eval", "run", "-h"}, exitOK, "4 when --fail-under is given"},
 		{[]string{"eval", "run"}, exitUsage, "--agent is required"},

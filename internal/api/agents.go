@@ -199,15 +199,22 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 					if err != nil {
 						return err
 					}
+					// A baseline that cannot be made (too many cases, a
+					// stored suite that no longer loads) does not block the
+					// model update: the audit entry says why.
 					run, err := s.newRun(s.lookupIn(r.Context(), tx, c.org), id, suites, 1, "baseline", c.actor())
-					if err != nil {
+					switch {
+					case err == nil:
+						if err := s.queueTx(r.Context(), tx, c.org, a, &run); err != nil {
+							return err
+						}
+						change["baselineRun"] = run.ID
+						queued = true
+					case errors.Is(err, probity.ErrInvalid) || errors.Is(err, probity.ErrConflict):
+						change["baselineError"] = err.Error()
+					default:
 						return err
 					}
-					if err := s.queueTx(r.Context(), tx, c.org, a, &run); err != nil {
-						return err
-					}
-					change["baselineRun"] = run.ID
-					queued = true
 				}
 			}
 		}

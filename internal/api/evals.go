@@ -30,16 +30,17 @@ import (
 
 // Bounds and timings of eval runs.
 const (
-	maxEvalRepeat    = 10
-	maxEvalItems     = 100000
-	evalLease        = time.Minute      // a worker that stops renewing for this long loses its run
-	evalRenew        = 10 * time.Second // how often a worker renews while a case is slow
-	evalFlush        = 250 * time.Millisecond
-	evalFlushItems   = 200
-	evalPoll         = 2 * time.Second // how often an idle worker looks for runs made by other replicas
-	evalConcurrency  = 8               // cases in flight per run
-	maxResultsPage   = 100
-	evalResultsBytes = 4 << 20
+	maxEvalRepeat       = 10
+	maxEvalItems        = 100000
+	evalLease           = time.Minute      // a worker that stops renewing for this long loses its run
+	evalRenew           = 10 * time.Second // how often a worker renews while a case is slow
+	evalFlush           = 250 * time.Millisecond
+	evalFlushItems      = 200
+	evalPoll            = 2 * time.Second // how often an idle worker looks for runs made by other replicas
+	evalConcurrency     = 8               // cases in flight per run
+	maxResultsPage      = 100
+	maxStoredTranscript = 1 << 20 // bytes of one stored transcript
+	evalResultsBytes    = 4 << 20
 )
 
 // evalRunView is a run as the API shows it.
@@ -461,6 +462,12 @@ func newRunID(now time.Time) string {
 	return fmt.Sprintf("ev_%012x%s", now.UnixMilli(), hex.EncodeToString(b[:]))
 }
 
+// agentKeyPrefix is what the environment variables holding agents' API
+// keys must start with. An org admin sets apiKeyEnv; were any name
+// accepted, an admin could have the server send, say, its database DSN or a
+// judge's key to a URL of their choosing.
+const agentKeyPrefix = "PROBITY_AGENT_KEY_"
+
 // endpoint is what a worker needs to reach an agent.
 type endpoint struct {
 	kind, url, model, keyEnv, body, output string
@@ -473,6 +480,10 @@ func endpointOf(a probity.Agent) (endpoint, error) {
 		return endpoint{}, probity.Invalid("agentId", "agent %q has no endpoint to evaluate: set endpoint {kind, url, model, apiKeyEnv} (PATCH /v1/agents/%s)", a.ID, a.ID)
 	}
 	ep := endpoint{e.Kind, e.URL, e.Model, e.APIKeyEnv, e.Body, e.Output}
+	if ep.keyEnv != "" && !strings.HasPrefix(ep.keyEnv, agentKeyPrefix) {
+		return endpoint{}, probity.Invalid("agentId", "agent %q: endpoint.apiKeyEnv %q must start with %s: the server lends evals only the variables its operator named so (export %sNAME=… before probity serve)",
+			a.ID, ep.keyEnv, agentKeyPrefix, agentKeyPrefix)
+	}
 	if ep.kind == "" {
 		ep.kind = "openai"
 	}
@@ -743,7 +754,7 @@ func (s *Server) cancelEval(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	var run store.EvalRun
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
-		if run, err = tx.GetEvalRun(r.Context(), c.org, id); err != nil {
+		if run, err = tx.LockEvalRun(r.Context(), c.org, id); err != nil {
 			return err
 		}
 		if run.Status != store.EvalQueued && run.Status != store.EvalRunning {
@@ -824,20 +835,30 @@ var (
 func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, owner string) {
 	status := store.EvalRunning
 	defer func() { afterEvalRun(org, run.ID, status) }()
+	// fail ends the run with a reason, if this worker still owns it.
 	fail := func(reason string) {
 		status = store.EvalFailed
-		err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-			cur, err := tx.GetEvalRun(ctx, org, run.ID)
-			if err != nil {
+		wctx := context.WithoutCancel(ctx)
+		err := s.store.Update(wctx, func(tx store.Tx) error {
+			cur, err := tx.LockEvalRun(wctx, org, run.ID)
+			if err != nil || cur.Owner != owner || cur.Status != store.EvalRunning {
 				return err
 			}
 			cur.Status, cur.Reason, cur.FinishedAt, cur.Owner = store.EvalFailed, reason, s.now().UTC().Truncate(time.Microsecond), ""
-			return tx.UpdateEvalRun(ctx, org, cur)
+			return tx.UpdateEvalRun(wctx, org, cur)
 		})
 		if err != nil {
 			s.log.Warn("marking an eval run failed", "run", run.ID, "err", err)
 		}
 	}
+	// A panic while running or grading fails the run rather than the
+	// server: it would otherwise crash again on every claim.
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("eval run panicked", "run", run.ID, "panic", p)
+			fail(fmt.Sprintf("internal error: %v", p))
+		}
+	}()
 	var suites []*eval.Suite
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		find := s.lookupIn(ctx, tx, org)
@@ -917,6 +938,15 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 				*eval.Transcript
 				Error string `json:"error,omitempty"`
 			}{r.Transcript, r.Error})
+			if len(tr) > maxStoredTranscript {
+				// An endpoint can answer megabytes: keep the start of the
+				// output and say how much there was.
+				out := ""
+				if r.Transcript != nil {
+					out = strings.ToValidUTF8(r.Transcript.Output[:min(len(r.Transcript.Output), maxStoredTranscript/4)], "")
+				}
+				tr, _ = json.Marshal(map[string]any{"truncated": true, "bytes": len(tr), "output": out, "error": r.Error})
+			}
 			mv := ""
 			lat := 0.0
 			if r.Transcript != nil {
@@ -933,7 +963,9 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 	close(results)
 	ferr := <-flushed
 	switch {
-	case errors.Is(ferr, errRunCancelled):
+	case errors.Is(ferr, errRunCancelled), errors.Is(ferr, probity.ErrConflict):
+		// Cancelled, or taken over by another worker (whose results
+		// already hold some of these cases): stop without touching it.
 		status = store.EvalCancelled
 		return
 	case ctx.Err() != nil:
@@ -962,12 +994,15 @@ func (s *Server) flushResults(ctx context.Context, org string, run store.EvalRun
 	defer tick.Stop()
 	lastRenew := time.Now()
 	var batch []store.EvalResult
+	// Store calls use a context that outlives the run's: the batch that
+	// ends a stopping run is stored, not thrown away.
+	wctx := context.WithoutCancel(ctx)
 	flush := func(force bool) error {
 		if len(batch) == 0 && !force {
 			return nil
 		}
-		err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-			cur, err := tx.GetEvalRun(ctx, org, run.ID)
+		err := s.store.Update(wctx, func(tx store.Tx) error {
+			cur, err := tx.LockEvalRun(wctx, org, run.ID)
 			if err != nil {
 				return err
 			}
@@ -978,7 +1013,7 @@ func (s *Server) flushResults(ctx context.Context, org string, run store.EvalRun
 				return fmt.Errorf("%w: run %s was taken over by %s", errRunCancelled, run.ID, cur.Owner)
 			}
 			if len(batch) > 0 {
-				if err := tx.LockLedger(ctx, org); err != nil {
+				if err := tx.LockLedger(wctx, org); err != nil {
 					return err
 				}
 				leaves := make([][]byte, len(batch))
@@ -991,20 +1026,20 @@ func (s *Server) flushResults(ctx context.Context, org string, run store.EvalRun
 						return err
 					}
 				}
-				first, err := store.AppendLedger(ctx, tx, org, leaves)
+				first, err := store.AppendLedger(wctx, tx, org, leaves)
 				if err != nil {
 					return err
 				}
 				for i := range batch {
 					batch[i].LedgerIndex = first + int64(i)
 				}
-				if err := tx.InsertEvalResults(ctx, org, batch); err != nil {
+				if err := tx.InsertEvalResults(wctx, org, batch); err != nil {
 					return err
 				}
 				cur.Done += len(batch)
 			}
 			cur.LeaseUntil = s.now().UTC().Truncate(time.Microsecond).Add(evalLease)
-			return tx.UpdateEvalRun(ctx, org, cur)
+			return tx.UpdateEvalRun(wctx, org, cur)
 		})
 		if err != nil {
 			cancel()
@@ -1045,20 +1080,21 @@ func drain(in <-chan store.EvalResult) {
 
 // finish marks a run completed with its summary.
 func (s *Server) finish(ctx context.Context, org, id, owner string) {
-	err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		cur, err := tx.GetEvalRun(ctx, org, id)
+	wctx := context.WithoutCancel(ctx)
+	err := s.store.Update(wctx, func(tx store.Tx) error {
+		cur, err := tx.LockEvalRun(wctx, org, id)
 		if err != nil || cur.Owner != owner || cur.Status != store.EvalRunning {
 			return err
 		}
-		rs, err := allGrades(ctx, tx, org, id)
+		rs, err := allGrades(wctx, tx, org, id)
 		if err != nil {
 			return err
 		}
-		if cur.Summary, err = s.summarize(rs, s.lookupIn(ctx, tx, org)); err != nil {
+		if cur.Summary, err = s.summarize(rs, s.lookupIn(wctx, tx, org)); err != nil {
 			return err
 		}
 		cur.Status, cur.FinishedAt, cur.Owner, cur.Done = store.EvalCompleted, s.now().UTC().Truncate(time.Microsecond), "", len(rs)
-		return tx.UpdateEvalRun(ctx, org, cur)
+		return tx.UpdateEvalRun(wctx, org, cur)
 	})
 	if err != nil {
 		s.log.Warn("completing an eval run", "run", id, "err", err)
@@ -1070,7 +1106,7 @@ func (s *Server) release(org, id, owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		cur, err := tx.GetEvalRun(ctx, org, id)
+		cur, err := tx.LockEvalRun(ctx, org, id)
 		if err != nil || cur.Owner != owner || cur.Status != store.EvalRunning {
 			return err
 		}

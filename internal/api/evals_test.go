@@ -121,6 +121,10 @@ func testEvalRun(t *testing.T, opts ...apptest.Option) {
 	}
 	_ = ledger.LeafHash // the proof tests live in ledger_test.go
 
+	// An admin may not have the server send it any of its variables (its
+	// database DSN, say): only PROBITY_AGENT_KEY_* are lent to evals.
+	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "greedy-bot",
+		"endpoint": map[string]string{"kind": "openai", "url": "http://127.0.0.1:1/v1", "model": "m", "apiKeyEnv": "PROBITY_DB"}})
 	// Listing, and bad input.
 	var l struct{ Items []runAnswer }
 	json.Unmarshal(f.must200raw("GET", "/v1/evals?agent=gullible-bot", ev), &l)
@@ -136,6 +140,7 @@ func testEvalRun(t *testing.T, opts ...apptest.Option) {
 		{map[string]any{"agentId": "gullible-bot", "suites": []string{"safety"}, "repeat": 11}, "repeat"},
 		{map[string]any{"agentId": "ghost", "suites": []string{"safety"}}, "agentId"},
 		{map[string]any{"agentId": "support-bot", "suites": []string{"safety"}}, "agentId"}, // no endpoint
+		{map[string]any{"agentId": "greedy-bot", "suites": []string{"safety"}}, "agentId"},  // a key variable the server does not lend
 	} {
 		r := f.do("POST", "/v1/evals", ev, tc.body)
 		if code, field := r.errorOf(t); r.status != 400 || code != "invalid_argument" || field != tc.field {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -55,6 +56,9 @@ type createScheduleRequest struct {
 
 // nextRun is the first time after now that expr names.
 func nextRun(expr string, now time.Time) (time.Time, error) {
+	if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
+		return time.Time{}, errors.New("time zones are not taken: schedules are in UTC")
+	}
 	sched, err := cronParser.Parse(expr)
 	if err != nil {
 		return time.Time{}, err
@@ -174,6 +178,20 @@ func (s *Server) RunSchedules(ctx context.Context) error {
 				if sc.NextRun, err = nextRun(sc.Cron, now); err != nil {
 					sc.NextRun = now.Add(24 * time.Hour)
 				}
+				// The previous run still open: skip this time rather than
+				// pile up runs behind it.
+				if sc.LastRunID != "" {
+					prev, err := tx.GetEvalRun(ctx, d.OrgID, sc.LastRunID)
+					if err == nil && (prev.Status == store.EvalQueued || prev.Status == store.EvalRunning) {
+						s.log.Warn("a scheduled eval was skipped: its previous run is still open", "org", d.OrgID, "schedule", sc.ID, "run", prev.ID)
+						if err := tx.UpdateSchedule(ctx, d.OrgID, sc); err != nil {
+							return err
+						}
+						continue
+					} else if err != nil && !errors.Is(err, probity.ErrNotFound) {
+						return err
+					}
+				}
 				run, err := s.newRun(s.lookupIn(ctx, tx, d.OrgID), sc.AgentID, sc.Suites, sc.Repeat, "schedule", "schedule:"+sc.ID)
 				if err == nil {
 					var a probity.Agent
@@ -184,7 +202,10 @@ func (s *Server) RunSchedules(ctx context.Context) error {
 				switch {
 				case err == nil:
 					sc.LastRunID, queued = run.ID, true
-				case errors.Is(err, probity.ErrInvalid) || errors.Is(err, probity.ErrNotFound):
+				case errors.Is(err, probity.ErrInvalid) || errors.Is(err, probity.ErrNotFound) || errors.Is(err, probity.ErrConflict):
+					// What the schedule names no longer works (an agent
+					// without endpoint, a suite that no longer loads): this
+					// schedule moves on; the others are not held up.
 					s.log.Warn("a scheduled eval could not be queued", "org", d.OrgID, "schedule", sc.ID, "err", err)
 				default:
 					return fmt.Errorf("queueing schedule %s: %w", sc.ID, err)

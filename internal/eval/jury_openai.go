@@ -64,7 +64,10 @@ func (j *OpenAIJury) Judge(ctx context.Context, rubric string, t *Transcript) (J
 		return JuryVerdict{}, err
 	}
 	if len(tr) > maxJudgedTranscript {
-		tr = append(tr[:maxJudgedTranscript], "…(cut)"...)
+		// Keep the start and the end: an agent cannot hide what matters
+		// by padding the middle. Cut on rune boundaries.
+		half := maxJudgedTranscript / 2
+		tr = []byte(strings.ToValidUTF8(string(tr[:half]), "") + "…(cut)…" + strings.ToValidUTF8(string(tr[len(tr)-half:]), ""))
 	}
 	prompt := "Rubric:\n" + rubric + "\n\nTranscript (JSON):\n" + string(tr)
 	vs := make([]JudgeVerdict, len(j.judges))

@@ -37,7 +37,8 @@ type RunOptions struct {
 	Detector    *detect.Detector // nil: a Detector without org canaries
 	Jury        Jury             // nil: judge checks are errors
 	// Done is called after each item, from the goroutine that ran it, in
-	// completion order; the caller stores the result (and may count it).
+	// completion order; the caller stores the result. With Done set, Run
+	// keeps no results and returns nil.
 	Done func(i int, r Result)
 	Now  func() time.Time // default time.Now
 }
@@ -82,14 +83,19 @@ func Run(ctx context.Context, target Target, items []Item, opts RunOptions) ([]R
 				if i >= len(items) {
 					return
 				}
-				results[i] = runOne(ctx, target, items[i], opts, now)
+				r := runOne(ctx, target, items[i], opts, now)
 				if opts.Done != nil {
-					opts.Done(i, results[i])
+					opts.Done(i, r) // the caller keeps it; a long run does not hold every transcript
+				} else {
+					results[i] = r
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	if opts.Done != nil {
+		return nil, ctx.Err()
+	}
 	return results, ctx.Err()
 }
 

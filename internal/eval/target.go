@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -271,7 +272,7 @@ func (o *OpenAI) once(ctx context.Context, body []byte, t *Transcript) (*chatRes
 	start := time.Now()
 	resp, err := o.hc.Do(req)
 	if err != nil {
-		return nil, 0, retryable{fmt.Errorf("%w: %v", ErrTarget, err)}
+		return nil, 0, retryable{fmt.Errorf("%w: %v", ErrTarget, redactURLError(err))}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
@@ -311,4 +312,19 @@ func snippet(b []byte) string {
 		b = b[:200]
 	}
 	return strconv.Quote(string(b))
+}
+
+// redactURLError drops the query and user info from the URL a transport
+// error quotes: an endpoint may carry a key there, and errors are stored
+// with results and shown in runs.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		u.RawQuery, u.User, u.Fragment = "", nil, ""
+		return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+	}
+	return ue.Err
 }

@@ -208,7 +208,7 @@ func (h *HTTP) once(ctx context.Context, body []byte, t *Transcript) (string, ti
 	start := time.Now()
 	resp, err := h.hc.Do(req)
 	if err != nil {
-		return "", 0, retryable{fmt.Errorf("%w: %v", ErrTarget, err)}
+		return "", 0, retryable{fmt.Errorf("%w: %v", ErrTarget, redactURLError(err))}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))

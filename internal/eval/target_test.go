@@ -175,3 +175,12 @@ func TestOpenAITargetUnknownToolAndBadArgs(t *testing.T) {
 		t.Errorf("calls %+v, output %q", tr.ToolCalls, tr.Output)
 	}
 }
+
+// A transport error does not quote a key carried in the endpoint's query.
+func TestTargetErrorRedactsURL(t *testing.T) {
+	target, _ := eval.NewOpenAI(eval.OpenAIConfig{URL: "http://127.0.0.1:1/v1?api-key=sekrit", Model: "m", Retries: -1})
+	_, err := target.Run(t.Context(), &suite(t, toolSuite).Cases[0])
+	if err == nil || strings.Contains(err.Error(), "sekrit") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("got %v, want an error naming the host without the key", err)
+	}
+}

@@ -136,6 +136,11 @@ type Tx interface {
 	// InsertEvalRun stores a new eval run; ErrConflict if the id exists.
 	InsertEvalRun(ctx context.Context, orgID string, r EvalRun) error
 	GetEvalRun(ctx context.Context, orgID, id string) (EvalRun, error)
+	// LockEvalRun is GetEvalRun that also locks the run's row until the
+	// transaction ends (on SQLite the writer lock does that already), so a
+	// read-modify-write of the run cannot undo a cancel or a takeover that
+	// commits in between.
+	LockEvalRun(ctx context.Context, orgID, id string) (EvalRun, error)
 	// ListEvalRuns returns runs newest first (by id, which sorts by time);
 	// Page.After is the id of the last run of the previous page.
 	ListEvalRuns(ctx context.Context, orgID string, f EvalRunFilter) ([]EvalRun, error)

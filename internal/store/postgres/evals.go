@@ -78,6 +78,14 @@ func (t *txn) GetEvalRun(ctx context.Context, orgID, id string) (store.EvalRun, 
 	return r, classify(err, "reading eval run "+id)
 }
 
+func (t *txn) LockEvalRun(ctx context.Context, orgID, id string) (store.EvalRun, error) {
+	r, err := scanEvalRun(t.tx.QueryRow(ctx, `SELECT `+evalRunCols+` FROM eval_runs WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("eval run %q: %w", id, probity.ErrNotFound)
+	}
+	return r, classify(err, "locking eval run "+id)
+}
+
 func (t *txn) ListEvalRuns(ctx context.Context, orgID string, f store.EvalRunFilter) ([]store.EvalRun, error) {
 	after := f.After
 	if after == "" {

@@ -75,6 +75,12 @@ func (t *txn) GetEvalRun(ctx context.Context, orgID, id string) (store.EvalRun, 
 	return r, classify(err, "reading eval run "+id)
 }
 
+// LockEvalRun needs no row lock: SQLite has one writer, and write
+// transactions begin immediate.
+func (t *txn) LockEvalRun(ctx context.Context, orgID, id string) (store.EvalRun, error) {
+	return t.GetEvalRun(ctx, orgID, id)
+}
+
 func (t *txn) ListEvalRuns(ctx context.Context, orgID string, f store.EvalRunFilter) ([]store.EvalRun, error) {
 	after := f.After
 	if after == "" {
