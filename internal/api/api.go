@@ -81,11 +81,14 @@ type Server struct {
 	checker *checker
 	active  sync.WaitGroup // handlers running, for Drain
 
-	suites     evalSuites    // the built-in suites
-	suiteCache suiteCache    // uploaded suites, compiled
-	jury       eval.Jury     // nil without judges
-	evalWake   chan struct{} // a run was queued here
-	evalClient *http.Client  // shared by eval targets
+	suites     evalSuites // the built-in suites
+	suiteCache suiteCache // uploaded suites, compiled
+	jury       eval.Jury  // nil without judges
+
+	slotsMu     sync.Mutex
+	targetSlots map[endpoint]chan struct{} // per endpoint, shared by runs
+	evalWake    chan struct{}              // a run was queued here
+	evalClient  *http.Client               // shared by eval targets
 }
 
 // Options are a Server's dependencies.

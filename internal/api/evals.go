@@ -915,6 +915,7 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 		fail(err.Error())
 		return
 	}
+	target = limited{target, s.slots(ep)}
 	have := map[int]bool{}
 	for _, r := range stored {
 		have[r.Seq] = true
@@ -985,6 +986,39 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 }
 
 var errRunCancelled = errors.New("run cancelled")
+
+// slots returns the semaphore of an endpoint: at most evalConcurrency
+// cases are in flight against one endpoint, however many runs (of this
+// server) target it.
+func (s *Server) slots(ep endpoint) chan struct{} {
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	if s.targetSlots == nil {
+		s.targetSlots = map[endpoint]chan struct{}{}
+	}
+	c, ok := s.targetSlots[ep]
+	if !ok {
+		c = make(chan struct{}, evalConcurrency)
+		s.targetSlots[ep] = c
+	}
+	return c
+}
+
+// limited runs a target's cases through its endpoint's semaphore.
+type limited struct {
+	eval.Target
+	slots chan struct{}
+}
+
+func (l limited) Run(ctx context.Context, c *eval.Case) (*eval.Transcript, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", eval.ErrTarget, ctx.Err())
+	}
+	defer func() { <-l.slots }()
+	return l.Target.Run(ctx, c)
+}
 
 // flushResults stores results in batches, each with its ledger leaves,
 // renewing the lease; it cancels the run when it finds it cancelled or

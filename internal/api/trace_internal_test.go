@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/probity-dev/probity/internal/detect"
+	"github.com/probity-dev/probity/internal/eval"
 	"github.com/probity-dev/probity/internal/taint"
 )
 
@@ -47,5 +50,30 @@ func TestJSONText(t *testing.T) {
 		if got := jsonText([]byte(tc.in)); got != tc.want {
 			t.Errorf("jsonText(%s): got %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+type countTarget struct{ calls int }
+
+func (c *countTarget) Run(context.Context, *eval.Case) (*eval.Transcript, error) {
+	c.calls++
+	return &eval.Transcript{}, nil
+}
+
+// An endpoint whose slots are all taken makes a further case wait; a case
+// whose run ends while it waits is an error, and never reaches the target.
+func TestLimitedTarget(t *testing.T) {
+	ct := &countTarget{}
+	slots := make(chan struct{}, 2)
+	l := limited{ct, slots}
+	if _, err := l.Run(t.Context(), &eval.Case{}); err != nil || ct.calls != 1 || len(slots) != 0 {
+		t.Fatalf("free slot: %v, %d calls, %d slots held", err, ct.calls, len(slots))
+	}
+	slots <- struct{}{}
+	slots <- struct{}{}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := l.Run(ctx, &eval.Case{}); !errors.Is(err, eval.ErrTarget) || ct.calls != 1 {
+		t.Errorf("all slots taken: got %v after %d calls, want ErrTarget and no call", err, ct.calls)
 	}
 }
