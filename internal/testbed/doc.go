@@ -290,4 +290,11 @@
 // its words, even a conditional one. A tool-call loop stops after six
 // rounds per user turn, and a call identical to one already made (same name
 // and non-free-text arguments) is not made again.
+//
+// # URLs
+//
+// POST /v1/chat/completions picks the agent by the request's model
+// ("steady", or "steady-2026-03" with a version). Each agent also answers
+// at its own base URL, POST /<agent>/v1/chat/completions, whatever model the
+// request names, so a client configured with one URL reaches one agent.
 package testbed

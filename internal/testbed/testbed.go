@@ -66,6 +66,10 @@ func New(opts Options) http.Handler {
 func (h *Handler) routes() {
 	h.mux.Handle("POST /v1/chat/completions", h.auth(http.HandlerFunc(h.chat)))
 	h.mux.Handle("GET /v1/models", h.auth(http.HandlerFunc(h.models)))
+	// Each persona also has a base URL of its own, /<persona>/v1, so that a
+	// client configured with one URL reaches one agent whatever model it
+	// names.
+	h.mux.Handle("POST /{persona}/v1/chat/completions", h.auth(http.HandlerFunc(h.chat)))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url",
 			"Unknown request URL: "+r.Method+" "+r.URL.Path+".")
@@ -133,6 +137,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		errors.As(err, &ve)
 		writeErrorParam(w, http.StatusBadRequest, "invalid_request_error", ve.code, ve.param, ve.msg)
 		return
+	}
+	if p := r.PathValue("persona"); p != "" {
+		if n, _, ok := parseModel(req.Model); !ok || n != p {
+			req.Model = p // the path names the agent; a model of another name is ignored
+		}
 	}
 	name, version, ok := parseModel(req.Model)
 	if !ok {

@@ -201,3 +201,27 @@ func TestLatency(t *testing.T) {
 		t.Errorf("took %v, want at least the simulated 30ms", d)
 	}
 }
+
+// Each persona answers at /<persona>/v1 too, whatever model the request names.
+func TestPersonaPath(t *testing.T) {
+	base := Start(t, Options{})
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"What is 6 * 7?"}]}`
+	resp, err := http.Post(base+"/steady/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Model   string
+		Choices []struct{ Message struct{ Content string } }
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 || !strings.HasPrefix(out.Model, "steady") || len(out.Choices) != 1 || !strings.Contains(out.Choices[0].Message.Content, "42") {
+		t.Errorf("persona path: %d %+v", resp.StatusCode, out)
+	}
+	resp2, _ := http.Post(base+"/nobody/v1/chat/completions", "application/json", strings.NewReader(body))
+	if resp2.StatusCode != 404 {
+		t.Errorf("unknown persona: got %d, want 404", resp2.StatusCode)
+	}
+	resp2.Body.Close()
+}
