@@ -157,6 +157,22 @@ type Tx interface {
 	// all), at most limit; transcripts only when withTranscripts.
 	ListEvalResults(ctx context.Context, orgID, runID string, afterSeq, limit int, withTranscripts bool) ([]EvalResult, error)
 
+	// InsertScore stores a score snapshot; ErrConflict if the agent has one
+	// at that time.
+	InsertScore(ctx context.Context, orgID string, sc ScoreSnapshot) error
+	// LatestScore returns the agent's newest snapshot; ErrNotFound if none.
+	LatestScore(ctx context.Context, orgID, agentID string) (ScoreSnapshot, error)
+	// ListScores returns the agent's snapshots with from <= time < to (zero
+	// to: unbounded), oldest first, at most limit.
+	ListScores(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]ScoreSnapshot, error)
+
+	// InsertAttestationKey stores a signing key; ErrConflict if the id exists.
+	InsertAttestationKey(ctx context.Context, orgID string, k AttestationKey) error
+	// ListAttestationKeys returns the org's keys, oldest first.
+	ListAttestationKeys(ctx context.Context, orgID string) ([]AttestationKey, error)
+	// RetireAttestationKeys marks every active key of the org retired.
+	RetireAttestationKeys(ctx context.Context, orgID string) error
+
 	// InsertSuite stores an uploaded suite; ErrConflict if the id exists.
 	InsertSuite(ctx context.Context, orgID string, su SuiteSource) error
 	GetSuite(ctx context.Context, orgID, id string) (SuiteSource, error)
@@ -232,6 +248,25 @@ type EvalResult struct {
 	ModelVersion string
 	CreatedAt    time.Time
 	LedgerIndex  int64
+}
+
+// ScoreSnapshot is an agent's trust score at one time.
+type ScoreSnapshot struct {
+	AgentID     string
+	ComputedAt  time.Time
+	Composite   int
+	Tier        string
+	Score       []byte // the score object, JSON
+	LedgerIndex int64
+}
+
+// AttestationKey is an Ed25519 key an org signs attestations with.
+type AttestationKey struct {
+	KeyID     string
+	Public    []byte // 32 bytes
+	Private   []byte // the 64-byte private key
+	Status    string // active or retired
+	CreatedAt time.Time
 }
 
 // SuiteSource is a suite an org uploaded: a suite document (YAML or JSON)

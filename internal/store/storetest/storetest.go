@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, pactTests...)
 	tests = append(tests, violationTests...)
 	tests = append(tests, evalTests...)
+	tests = append(tests, scoreTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
