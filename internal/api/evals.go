@@ -981,7 +981,11 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 		fail(runErr.Error())
 		return
 	}
-	s.finish(ctx, org, run.ID, owner)
+	if err := s.finish(ctx, org, run.ID, owner); err != nil {
+		// Failing for good rather than being claimed again every minute.
+		fail(fmt.Sprintf("completing the run: %v", err))
+		return
+	}
 	status = store.EvalCompleted
 }
 
@@ -1113,7 +1117,7 @@ func drain(in <-chan store.EvalResult) {
 }
 
 // finish marks a run completed with its summary.
-func (s *Server) finish(ctx context.Context, org, id, owner string) {
+func (s *Server) finish(ctx context.Context, org, id, owner string) error {
 	wctx := context.WithoutCancel(ctx)
 	err := s.store.Update(wctx, func(tx store.Tx) error {
 		cur, err := tx.LockEvalRun(wctx, org, id)
@@ -1133,6 +1137,7 @@ func (s *Server) finish(ctx context.Context, org, id, owner string) {
 	if err != nil {
 		s.log.Warn("completing an eval run", "run", id, "err", err)
 	}
+	return err
 }
 
 // release gives a run back for the next claim.
