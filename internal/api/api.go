@@ -23,6 +23,7 @@ import (
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/detect"
 	"github.com/probity-dev/probity/internal/eval"
+	"github.com/probity-dev/probity/internal/score"
 	"github.com/probity-dev/probity/internal/store"
 )
 
@@ -81,9 +82,10 @@ type Server struct {
 	checker *checker
 	active  sync.WaitGroup // handlers running, for Drain
 
-	suites     evalSuites // the built-in suites
-	suiteCache suiteCache // uploaded suites, compiled
-	jury       eval.Jury  // nil without judges
+	suites      evalSuites // the built-in suites
+	suiteCache  suiteCache // uploaded suites, compiled
+	jury        eval.Jury  // nil without judges
+	scoreConfig score.Config
 
 	slotsMu     sync.Mutex
 	targetSlots map[endpoint]chan struct{} // per endpoint, shared by runs
@@ -136,6 +138,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.evalWake = make(chan struct{}, 1)
+	s.scoreConfig = score.DefaultConfig()
 	if len(o.Config.Judges) > 0 {
 		var cfgs []eval.JudgeConfig
 		for i, j := range o.Config.Judges {
@@ -323,6 +326,7 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	gates    *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -337,13 +341,24 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "probity_http_requests_in_flight", Help: "HTTP requests being served.",
 		}),
+		gates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probity_gate_decisions_total", Help: "Delegation gate decisions, by decision (allow or deny).",
+		}, []string{"decision"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inFlight, m.gates} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering http metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+func (m *httpMetrics) gate(allow bool) {
+	d := "deny"
+	if allow {
+		d = "allow"
+	}
+	m.gates.WithLabelValues(d).Inc()
 }
 
 func (m *httpMetrics) observe(route string, code int, d time.Duration) {

@@ -26,6 +26,9 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/agents/{id}/models", scope: read, h: s.modelHistory},
 		{pattern: "GET /v1/inventory", scope: read, h: s.inventory},
 		{pattern: "GET /v1/agents/{id}/records", scope: read, h: s.listRecords},
+		{pattern: "GET /v1/agents/{id}/score", scope: read, h: s.getScore},
+		{pattern: "GET /v1/agents/{id}/score/history", scope: read, h: s.scoreHistory},
+		{pattern: "POST /v1/gate", scope: read, h: s.gate},
 
 		{pattern: "POST /v1/events", scope: ingest, maxBody: maxBatchBytes, h: s.postEvents},
 		{pattern: "POST /otlp/v1/traces", scope: ingest, maxBody: maxBatchBytes, h: s.postTraces},

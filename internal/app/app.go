@@ -39,6 +39,9 @@ type Config struct {
 	API             api.Config
 	// CommitmentInterval is how often every pact's commitments are judged.
 	CommitmentInterval time.Duration
+	// ScoreInterval is how often every agent's score is recomputed and a
+	// changed one stored.
+	ScoreInterval time.Duration
 	// EvalWorkers is how many eval runs this server runs at once (0: none;
 	// another replica runs them).
 	EvalWorkers int
@@ -58,6 +61,7 @@ func Default() Config {
 
 		CommitmentInterval: 5 * time.Minute,
 		EvalWorkers:        2,
+		ScoreInterval:      5 * time.Minute,
 	}
 }
 
@@ -85,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown timeout must be positive")
+	}
+	if c.ScoreInterval < time.Second || c.ScoreInterval > 24*time.Hour {
+		return fmt.Errorf("--score-interval %s: want between 1s and 24h", c.ScoreInterval)
 	}
 	if c.EvalWorkers < 0 || c.EvalWorkers > 64 {
 		return fmt.Errorf("--eval-workers %d: want between 0 and 64", c.EvalWorkers)
@@ -247,10 +254,18 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	// interval still judges them.
 	stopCommitments := s.every(min(cfg.CommitmentInterval, time.Minute), cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
 	stopSchedules := s.every(time.Second, 30*time.Second, "queueing scheduled evals", apiServer.RunSchedules)
+	stopScores := s.every(min(cfg.ScoreInterval, time.Minute), cfg.ScoreInterval, "recording scores", apiServer.RecordScores)
 	ectx, stopEvals := context.WithCancel(context.Background())
 	evalsDone := make(chan struct{})
 	go func() { defer close(evalsDone); apiServer.RunEvals(ectx, cfg.EvalWorkers) }()
-	s.stopBackground = func() { stopSchedules(); stopEvals(); <-evalsDone; stopSigner(); stopCommitments() }
+	s.stopBackground = func() {
+		stopSchedules()
+		stopScores()
+		stopEvals()
+		<-evalsDone
+		stopSigner()
+		stopCommitments()
+	}
 	go func() {
 		var err error
 		if cfg.TLSCert != "" {

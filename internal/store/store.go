@@ -371,6 +371,7 @@ type RecordRow struct {
 // RecordSample is one record as a commitment window sees it.
 type RecordSample struct {
 	ID        string
+	Type      string
 	Time      time.Time
 	LatencyMs *float64
 	Failed    bool

@@ -279,7 +279,7 @@ func (t *txn) TaintedSessions(ctx context.Context, orgID, agentID string, sessio
 }
 
 func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id, time, latency_ms, failed FROM records
+	rows, err := t.tx.Query(ctx, `SELECT id, type, time, latency_ms, failed FROM records
 		WHERE org_id = $1 AND agent_id = $2 AND time > $3 AND time <= $4
 		ORDER BY time DESC, ledger_index DESC LIMIT $5`, orgID, agentID, from, to, limit)
 	if err != nil {
@@ -289,7 +289,7 @@ func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to
 	var out []store.RecordSample
 	for rows.Next() {
 		var s store.RecordSample
-		if err := rows.Scan(&s.ID, &s.Time, &s.LatencyMs, &s.Failed); err != nil {
+		if err := rows.Scan(&s.ID, &s.Type, &s.Time, &s.LatencyMs, &s.Failed); err != nil {
 			return nil, classify(err, "reading record samples")
 		}
 		s.Time = s.Time.UTC()

@@ -316,7 +316,7 @@ func (t *txn) TaintedSessions(ctx context.Context, orgID, agentID string, sessio
 }
 
 func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]store.RecordSample, error) {
-	rows, err := t.query(ctx, `SELECT id, time, latency_ms, failed FROM records
+	rows, err := t.query(ctx, `SELECT id, type, time, latency_ms, failed FROM records
 		WHERE org_id = ? AND agent_id = ? AND time > ? AND time <= ?
 		ORDER BY time DESC, ledger_index DESC LIMIT ?`, orgID, agentID, micros(from), micros(to), limit)
 	if err != nil {
@@ -327,7 +327,7 @@ func (t *txn) RecordSamples(ctx context.Context, orgID, agentID string, from, to
 	for rows.Next() {
 		var s store.RecordSample
 		var us int64
-		if err := rows.Scan(&s.ID, &us, &s.LatencyMs, &s.Failed); err != nil {
+		if err := rows.Scan(&s.ID, &s.Type, &us, &s.LatencyMs, &s.Failed); err != nil {
 			return nil, classify(err, "reading record samples")
 		}
 		s.Time = fromMicros(us)
