@@ -25,10 +25,11 @@ import (
 )
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const use = "usage: probity verify ledger|record|export [flags]\n" +
-		"  ledger          verify the server's signed checkpoint, and that it extends the last one seen here\n" +
-		"  record --id ID  verify that a record is in the signed ledger, unchanged\n" +
-		"  export DIR      verify a ledger export offline\n" +
+	const use = "usage: probity verify ledger|record|export|attestation [flags]\n" +
+		"  ledger            verify the server's signed checkpoint, and that it extends the last one seen here\n" +
+		"  record --id ID    verify that a record is in the signed ledger, unchanged\n" +
+		"  export DIR        verify a ledger export offline\n" +
+		"  attestation FILE  verify an agent's signed trust attestation, offline with --keys\n" +
 		"Run 'probity verify <subcommand> -h' for its flags."
 	if len(args) == 0 {
 		return usagef(use)
@@ -40,6 +41,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return verifyRecord(ctx, args[1:], stdout, stderr)
 	case "export":
 		return verifyExport(args[1:], stdout, stderr)
+	case "attestation":
+		return verifyAttestation(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, use)
 		return flag.ErrHelp

@@ -214,7 +214,8 @@ func TestVerifyUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"verify"}, "usage: probity verify ledger|record|export"},
-		{[]string{"verify", "attestation"}, `unknown subcommand "attestation"`},
+		{[]string{"verify", "attestation"}, "missing attestation FILE"},
+		{[]string{"verify", "witness"}, `unknown subcommand "witness"`},
 		{[]string{"verify", "ledger", "extra"}, "verify ledger takes no arguments"},
 		{[]string{"verify", "ledger", "--server", "ftp://x"}, "want an http:// or https:// URL"},
 		{[]string{"verify", "ledger", "--nope"}, "flag provided but not defined: -nope"},
