@@ -181,6 +181,7 @@ var endpoints = []endpoint{
 	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/agents/{id}/score", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/agents/{id}/score/history", scope: "read", idKind: "agent"},
+	{method: "GET", path: "/v1/agents/{id}/attestation", scope: "read", idKind: "agent"},
 	{method: "POST", path: "/v1/gate", scope: "read", body: `{"agentId":"support-bot","minScore":5000}`, wrongType: `{"agentId":"support-bot","minScore":"high"}`, wrongField: "minScore"},
 	{method: "GET", path: "/v1/ledger/checkpoint", scope: "read"},
 	{method: "GET", path: "/v1/ledger/entries/{index}", scope: "read"},

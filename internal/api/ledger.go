@@ -336,15 +336,18 @@ type publicKeys struct {
 		Origin      string `json:"origin"`
 		VerifierKey string `json:"verifierKey"`
 	} `json:"ledger"`
-	Attestation []any `json:"attestation"`
+	Attestation []attestationKeyView `json:"attestation"`
 }
 
 func (s *Server) getKeys(w http.ResponseWriter, r *http.Request, c *call) error {
 	var out publicKeys
-	out.Attestation = []any{}
 	err := s.store.View(r.Context(), func(tx store.Tx) error {
 		k, err := tx.LedgerKey(r.Context(), c.org)
+		if err != nil {
+			return err
+		}
 		out.Ledger.Origin, out.Ledger.VerifierKey = k.Origin, k.Verifier
+		out.Attestation, err = attestationKeys(r.Context(), tx, c.org)
 		return err
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /v1/agents/{id}/records", scope: read, h: s.listRecords},
 		{pattern: "GET /v1/agents/{id}/score", scope: read, h: s.getScore},
 		{pattern: "GET /v1/agents/{id}/score/history", scope: read, h: s.scoreHistory},
+		{pattern: "GET /v1/agents/{id}/attestation", scope: read, h: s.getAttestation},
 		{pattern: "POST /v1/gate", scope: read, h: s.gate},
 
 		{pattern: "POST /v1/events", scope: ingest, maxBody: maxBatchBytes, h: s.postEvents},

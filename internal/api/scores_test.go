@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/probity-dev/probity/attest"
 	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/ledger"
 )
 
 type scoreAnswer struct {
@@ -131,4 +135,55 @@ func gateOf(t *testing.T, f *fixture, body map[string]any) gateAnswer {
 	var g gateAnswer
 	json.Unmarshal(r.body, &g)
 	return g
+}
+
+// TestAttestation: the server signs the agent's trust state; anyone with
+// GET /v1/keys verifies it offline, a tampered or expired one fails, and
+// issuing it is a ledger leaf.
+func TestAttestation(t *testing.T) {
+	f := newFixture(t)
+	body := f.must200raw("GET", "/v1/agents/support-bot/attestation", f.read)
+	env, err := attest.ParseEnvelope(body)
+	if err != nil {
+		t.Fatalf("envelope: %v: %s", err, body)
+	}
+	keys, err := attest.ParseKeys(f.must200raw("GET", "/v1/keys", f.read))
+	if err != nil || len(keys) != 1 || keys[0].Status != "active" {
+		t.Fatalf("keys: %+v %v", keys, err)
+	}
+	now := time.Now()
+	_, p, err := attest.Verify(env, keys, now, attest.Expect{Subject: attest.SubjectName("default", "support-bot")})
+	if err != nil || p.AgentID != "support-bot" || p.ExpiresAt.Sub(p.IssuedAt) != 24*time.Hour || p.Ledger.Size == 0 || p.Ledger.Checkpoint == "" {
+		t.Fatalf("verify: %v %+v", err, p)
+	}
+	if _, _, err := attest.Verify(env, keys, now.Add(25*time.Hour), attest.Expect{}); !errors.Is(err, attest.ErrExpired) {
+		t.Errorf("a day later: got %v, want ErrExpired", err)
+	}
+	if _, _, err := attest.Verify(env, keys, now, attest.Expect{Subject: attest.SubjectName("default", "other-bot")}); !errors.Is(err, attest.ErrSubjectMismatch) {
+		t.Errorf("another agent: got %v, want ErrSubjectMismatch", err)
+	}
+	bad := env
+	bad.Payload = strings.Replace(bad.Payload, bad.Payload[10:14], "AAAA", 1)
+	if _, _, err := attest.Verify(bad, keys, now, attest.Expect{}); err == nil {
+		t.Errorf("a tampered payload verified")
+	}
+	// The checkpoint it quotes verifies with the ledger's key.
+	var k struct{ Ledger struct{ VerifierKey string } }
+	json.Unmarshal(f.must200raw("GET", "/v1/keys", f.read), &k)
+	if cp, err := ledger.OpenCheckpoint([]byte(p.Ledger.Checkpoint), k.Ledger.VerifierKey); err != nil || cp.Size != p.Ledger.Size {
+		t.Errorf("checkpoint in the attestation: %v %+v", err, cp)
+	}
+	// Issuing it is a ledger leaf; a second one is signed by the same key.
+	var rng struct{ Entries []json.RawMessage }
+	json.Unmarshal(f.must200raw("GET", "/v1/ledger/entries?from=0&limit=1000", f.read), &rng)
+	if last := string(rng.Entries[len(rng.Entries)-1]); !strings.Contains(last, `"kind":"attestation"`) || !strings.Contains(last, keys[0].KeyID) {
+		t.Errorf("last leaf: %s", last)
+	}
+	env2, _ := attest.ParseEnvelope(f.must200raw("GET", "/v1/agents/support-bot/attestation", f.read))
+	if env2.Signatures[0].KeyID != keys[0].KeyID {
+		t.Errorf("second attestation signed by %s, want %s", env2.Signatures[0].KeyID, keys[0].KeyID)
+	}
+	if r := f.do("GET", "/v1/agents/ghost/attestation", f.read, nil); r.status != 404 {
+		t.Errorf("unknown agent: got %d, want 404", r.status)
+	}
 }
