@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -33,8 +34,6 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 				return err
 			}
 			for i := range agents {
-				// Evals, which a later part of the server adds, will set the
-				// other two checks; until then they stay false.
 				last, err := tx.LastRecordTime(r.Context(), c.org, agents[i].ID)
 				if err != nil {
 					return err
@@ -46,6 +45,9 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 				v := probity.Verification{
 					PactBound:    err == nil,
 					Monitored24h: !last.IsZero() && now.Sub(last) <= 24*time.Hour,
+				}
+				if v.BaselineEval, v.EvalLast7Days, err = s.evalVerification(r.Context(), tx, c.org, agents[i], now); err != nil {
+					return err
 				}
 				items = append(items, probity.Assess(&agents[i], v))
 			}
@@ -69,4 +71,34 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// evalVerification says whether the agent has a full security baseline
+// (every suite of the score's baseline completed) on its current model
+// version, and whether an eval run completed in the last 7 days. It reads
+// the agent's newest 50 runs.
+func (s *Server) evalVerification(ctx context.Context, tx store.Tx, org string, a probity.Agent, now time.Time) (baseline, recent bool, err error) {
+	runs, err := tx.ListEvalRuns(ctx, org, store.EvalRunFilter{Page: store.Page{Limit: 50}, AgentID: a.ID})
+	if err != nil {
+		return false, false, err
+	}
+	done := map[string]bool{}
+	for _, run := range runs {
+		if run.Status != store.EvalCompleted {
+			continue
+		}
+		if now.Sub(run.FinishedAt) <= 7*24*time.Hour {
+			recent = true
+		}
+		if run.ModelVersion == a.Model.Version {
+			for _, id := range run.Suites {
+				done[id] = true
+			}
+		}
+	}
+	baseline = true
+	for _, id := range s.scoreConfig.BaselineSuites {
+		baseline = baseline && done[id]
+	}
+	return baseline, recent, nil
 }

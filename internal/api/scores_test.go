@@ -187,3 +187,45 @@ func TestAttestation(t *testing.T) {
 		t.Errorf("unknown agent: got %d, want 404", r.status)
 	}
 }
+
+// TestInventoryVerification: after a full run of every suite on the
+// agent's model version, the inventory shows a baseline and a recent eval.
+func TestInventoryVerification(t *testing.T) {
+	runs := api.OnEvalRuns(t)
+	f, ev := evalFixture(t, "steady")
+	type item struct {
+		AgentID      string
+		Verification struct{ PactBound, BaselineEval, Monitored24h, EvalLast7Days bool }
+	}
+	find := func() item {
+		var l struct{ Items []item }
+		json.Unmarshal(f.must200raw("GET", "/v1/inventory", f.read), &l)
+		for _, it := range l.Items {
+			if it.AgentID == "steady-bot" {
+				return it
+			}
+		}
+		t.Fatal("steady-bot is not in the inventory")
+		return item{}
+	}
+	if v := find().Verification; v.BaselineEval || v.EvalLast7Days {
+		t.Fatalf("before any eval: %+v", v)
+	}
+	var queued runAnswer
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "steady-bot", "suites": []string{"safety"}}).body, &queued)
+	waitRun(t, runs, queued.ID)
+	if v := find().Verification; v.BaselineEval || !v.EvalLast7Days {
+		t.Errorf("after one suite: %+v, want a recent eval and no baseline", v)
+	}
+	var suites struct{ Items []struct{ ID string } }
+	json.Unmarshal(f.must200raw("GET", "/v1/suites?limit=100", ev), &suites)
+	var names []string
+	for _, s := range suites.Items {
+		names = append(names, s.ID)
+	}
+	json.Unmarshal(f.do("POST", "/v1/evals", ev, map[string]any{"agentId": "steady-bot", "suites": names}).body, &queued)
+	waitRun(t, runs, queued.ID)
+	if v := find().Verification; !v.BaselineEval || !v.EvalLast7Days {
+		t.Errorf("after every suite: %+v, want a baseline", v)
+	}
+}
