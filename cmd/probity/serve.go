@@ -36,7 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	})
 	fs.IntVar(&cfg.EvalWorkers, "eval-workers", cfg.EvalWorkers, "eval runs this server runs at once (0: leave them to other replicas)")
-	fs.DurationVar(&cfg.ScoreInterval, "score-interval", cfg.ScoreInterval, "how often every agent's trust score is recomputed (a change is stored, with a ledger leaf)")
+	fs.DurationVar(&cfg.ScoreInterval, "score-interval", cfg.ScoreInterval, "how often every agent's trust score is recomputed for decay; agents with new evidence are recomputed within seconds")
 	fs.DurationVar(&cfg.CommitmentInterval, "commitment-interval", cfg.CommitmentInterval, "how often every pact's commitments are judged over their windows")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&cfg.API.AuthCacheTTL, "auth-cache", cfg.API.AuthCacheTTL, "how long a key lookup is reused (revocations elsewhere take this long to apply)")

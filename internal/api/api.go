@@ -86,6 +86,8 @@ type Server struct {
 	suiteCache  suiteCache // uploaded suites, compiled
 	jury        eval.Jury  // nil without judges
 	scoreConfig score.Config
+	dirtyMu     sync.Mutex
+	dirty       map[[2]string]bool // org, agent: new evidence since the last recompute
 
 	slotsMu     sync.Mutex
 	targetSlots map[endpoint]chan struct{} // per endpoint, shared by runs

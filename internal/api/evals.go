@@ -981,6 +981,7 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 		fail(runErr.Error())
 		return
 	}
+	s.markDirty(org, run.AgentID)
 	if err := s.finish(ctx, org, run.ID, owner); err != nil {
 		// Failing for good rather than being claimed again every minute.
 		fail(fmt.Sprintf("completing the run: %v", err))

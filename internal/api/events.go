@@ -351,6 +351,15 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		return ingestResult{}, err
 	}
 	s.checker.keep(sessions)
+	if res.Accepted > 0 {
+		seen := map[string]bool{}
+		for i := range recs {
+			if a := recs[i].AgentID; !seen[a] {
+				seen[a] = true
+				s.markDirty(org, a)
+			}
+		}
+	}
 	return res, nil
 }
 

@@ -335,6 +335,37 @@ func (s *Server) RecordScores(ctx context.Context) error {
 	return first
 }
 
+// markDirty notes that new evidence arrived for an agent: the next
+// RecordDirtyScores recomputes its score (debounced, off the request).
+func (s *Server) markDirty(org, agent string) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	if s.dirty == nil {
+		s.dirty = map[[2]string]bool{}
+	}
+	s.dirty[[2]string{org, agent}] = true
+}
+
+// RecordDirtyScores recomputes, and stores when changed, the scores of the
+// agents new evidence arrived for since the last call. The server runs it
+// every few seconds; RecordScores covers every agent hourly (decay).
+func (s *Server) RecordDirtyScores(ctx context.Context) error {
+	s.dirtyMu.Lock()
+	dirty := s.dirty
+	s.dirty = nil
+	s.dirtyMu.Unlock()
+	var first error
+	for k := range dirty {
+		if err := s.recordScore(ctx, k[0], k[1]); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			first = cmp.Or(first, fmt.Errorf("scoring %s/%s: %w", k[0], k[1], err))
+		}
+	}
+	return first
+}
+
 // recordScore stores the agent's score if it changed.
 func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
 	now := s.now().UTC().Truncate(time.Microsecond)

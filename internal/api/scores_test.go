@@ -229,3 +229,26 @@ func TestInventoryVerification(t *testing.T) {
 		t.Errorf("after every suite: %+v, want a baseline", v)
 	}
 }
+
+// TestScoreDebounced: new evidence marks the agent, and the next debounced
+// pass stores its changed score; a pass with nothing new stores nothing.
+func TestScoreDebounced(t *testing.T) {
+	f := newFixture(t)
+	srv := f.env.API()
+	if err := srv.RecordDirtyScores(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var hist struct{ Points []struct{ CompositeScore int } }
+	json.Unmarshal(f.must200raw("GET", "/v1/agents/support-bot/score/history", f.read), &hist)
+	if len(hist.Points) != 0 {
+		t.Fatalf("a pass with no evidence stored %d snapshots", len(hist.Points))
+	}
+	ingestViolations(f.client, f.ingest, batch(call("d-1", "s-d", 0, "lookup_order", `{"order_id":"AB-1"}`)))
+	if err := srv.RecordDirtyScores(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(f.must200raw("GET", "/v1/agents/support-bot/score/history", f.read), &hist)
+	if len(hist.Points) != 1 {
+		t.Errorf("after a record: %d snapshots, want 1", len(hist.Points))
+	}
+}

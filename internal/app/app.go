@@ -40,7 +40,8 @@ type Config struct {
 	// CommitmentInterval is how often every pact's commitments are judged.
 	CommitmentInterval time.Duration
 	// ScoreInterval is how often every agent's score is recomputed and a
-	// changed one stored.
+	// changed one stored (decay); agents with new evidence are recomputed
+	// within seconds.
 	ScoreInterval time.Duration
 	// EvalWorkers is how many eval runs this server runs at once (0: none;
 	// another replica runs them).
@@ -61,7 +62,7 @@ func Default() Config {
 
 		CommitmentInterval: 5 * time.Minute,
 		EvalWorkers:        2,
-		ScoreInterval:      5 * time.Minute,
+		ScoreInterval:      time.Hour,
 	}
 }
 
@@ -255,12 +256,14 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	stopCommitments := s.every(min(cfg.CommitmentInterval, time.Minute), cfg.CommitmentInterval, "evaluating commitments", apiServer.EvaluateCommitments)
 	stopSchedules := s.every(time.Second, 30*time.Second, "queueing scheduled evals", apiServer.RunSchedules)
 	stopScores := s.every(min(cfg.ScoreInterval, time.Minute), cfg.ScoreInterval, "recording scores", apiServer.RecordScores)
+	stopDirty := s.every(10*time.Second, 10*time.Second, "recording changed scores", apiServer.RecordDirtyScores)
 	ectx, stopEvals := context.WithCancel(context.Background())
 	evalsDone := make(chan struct{})
 	go func() { defer close(evalsDone); apiServer.RunEvals(ectx, cfg.EvalWorkers) }()
 	s.stopBackground = func() {
 		stopSchedules()
 		stopScores()
+		stopDirty()
 		stopEvals()
 		<-evalsDone
 		stopSigner()
