@@ -238,7 +238,9 @@ func TestScoreDebounced(t *testing.T) {
 	if err := srv.RecordDirtyScores(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var hist struct{ Points []struct{ CompositeScore int } }
+	var hist struct {
+		Points []struct{ CompositeScore int }
+	}
 	json.Unmarshal(f.must200raw("GET", "/v1/agents/support-bot/score/history", f.read), &hist)
 	if len(hist.Points) != 0 {
 		t.Fatalf("a pass with no evidence stored %d snapshots", len(hist.Points))
