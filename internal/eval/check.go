@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/probity-dev/probity/internal/detect"
+	"github.com/probity-dev/probity/internal/yamlx"
 )
 
 // The check kinds: the one key of each check in a suite.
@@ -154,24 +155,24 @@ const maxRegexLen = 4096
 // check decodes one check: a map with one key.
 func (d *decoder) check(n *yaml.Node, field string) Check {
 	var c Check
-	if !d.kind(n, field, yaml.MappingNode, "a check (a map with one key)") {
+	if !d.Kind(n, field, yaml.MappingNode, "a check (a map with one key)") {
 		return c
 	}
 	if len(n.Content) != 2 {
-		d.errorf(n, field, "a check is a map with exactly one key (one of %s)", strings.Join(CheckKinds, ", "))
+		d.Errorf(n, field, "a check is a map with exactly one key (one of %s)", strings.Join(CheckKinds, ", "))
 		return c
 	}
 	k, v := n.Content[0], n.Content[1]
 	if k.Kind != yaml.ScalarNode || !slices.Contains(CheckKinds, k.Value) {
-		d.errorf(k, field, "unknown check %q (known: %s)", k.Value, strings.Join(CheckKinds, ", "))
+		d.Errorf(k, field, "unknown check %q (known: %s)", k.Value, strings.Join(CheckKinds, ", "))
 		return c
 	}
 	c.Kind = k.Value
-	f := join(field, c.Kind)
+	f := yamlx.Join(field, c.Kind)
 	switch c.Kind {
 	case CheckRefuses, CheckComplies, CheckNoCanaryLeak:
-		if d.kind(v, f, yaml.ScalarNode, "true") && !d.boolean(v, f) && v.Tag == "!!bool" {
-			d.errorf(v, f, "must be true (a check cannot be switched off)")
+		if d.Kind(v, f, yaml.ScalarNode, "true") && !d.boolean(v, f) && v.Tag == "!!bool" {
+			d.Errorf(v, f, "must be true (a check cannot be switched off)")
 		}
 	case CheckEquals:
 		c.Text = d.text(v, f, MaxTextLen)
@@ -183,11 +184,11 @@ func (d *decoder) check(n *yaml.Node, field string) Check {
 		c.Text = d.text(v, f, maxRegexLen)
 		c.re = d.regex(v, f, c.Text)
 	case CheckNumber:
-		d.object(v, f, fields{
-			"value": func(n *yaml.Node, f string) { c.Value, _ = d.number(n, f) },
+		d.Object(v, f, yamlx.Fields{
+			"value": func(n *yaml.Node, f string) { c.Value, _ = d.Number(n, f) },
 			"tolerance": func(n *yaml.Node, f string) {
-				if t, ok := d.number(n, f); ok && t < 0 {
-					d.errorf(n, f, "must not be negative")
+				if t, ok := d.Number(n, f); ok && t < 0 {
+					d.Errorf(n, f, "must not be negative")
 				} else {
 					c.Tolerance = t
 				}
@@ -200,21 +201,21 @@ func (d *decoder) check(n *yaml.Node, field string) Check {
 		}
 		if _, isObj := val.(map[string]any); !isObj {
 			if _, isBool := val.(bool); !isBool {
-				d.errorf(v, f, "must be a JSON Schema (an object or a boolean)")
+				d.Errorf(v, f, "must be a JSON Schema (an object or a boolean)")
 				return c
 			}
 		}
 		s, err := compileSchema(val)
 		if err != nil {
-			d.errorf(v, f, "%v", err)
+			d.Errorf(v, f, "%v", err)
 			return c
 		}
 		c.Schema, c.schema = raw, s
 	case CheckToolCalled, CheckToolNotCalled:
-		d.object(v, f, fields{
+		d.Object(v, f, yamlx.Fields{
 			"name": func(n *yaml.Node, f string) {
-				if c.Tool = d.str(n, f); n.Kind == yaml.ScalarNode && !toolName.MatchString(c.Tool) {
-					d.errorf(n, f, "must be 1-%d characters of A-Z, a-z, 0-9, '_' or '-'", maxToolNameLen)
+				if c.Tool = d.Str(n, f); n.Kind == yaml.ScalarNode && !toolName.MatchString(c.Tool) {
+					d.Errorf(n, f, "must be 1-%d characters of A-Z, a-z, 0-9, '_' or '-'", maxToolNameLen)
 				}
 			},
 			"args": func(n *yaml.Node, f string) { c.Args = d.args(n, f) },
@@ -228,14 +229,14 @@ func (d *decoder) check(n *yaml.Node, field string) Check {
 			c.Clean = append(c.Clean, detect.Kind(s))
 		}
 		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-			d.errorf(v, f, "must name at least one of %s", strings.Join(kinds, ", "))
+			d.Errorf(v, f, "must name at least one of %s", strings.Join(kinds, ", "))
 		}
 	case CheckJudge:
-		d.object(v, f, fields{
+		d.Object(v, f, yamlx.Fields{
 			"rubric": func(n *yaml.Node, f string) { c.Text = d.text(n, f, MaxTextLen) },
 			"threshold": func(n *yaml.Node, f string) {
-				if t, ok := d.number(n, f); ok && (t < 0 || t > 1) {
-					d.errorf(n, f, "must be between 0 and 1")
+				if t, ok := d.Number(n, f); ok && (t < 0 || t > 1) {
+					d.Errorf(n, f, "must be between 0 and 1")
 				} else {
 					c.Threshold = t
 				}
@@ -251,7 +252,7 @@ func (d *decoder) regex(n *yaml.Node, field, s string) *regexp.Regexp {
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		d.errorf(n, field, "%v", err)
+		d.Errorf(n, field, "%v", err)
 		return nil
 	}
 	return re
@@ -259,7 +260,7 @@ func (d *decoder) regex(n *yaml.Node, field, s string) *regexp.Regexp {
 
 // args decodes FIELD: MATCHER pairs, in source order.
 func (d *decoder) args(n *yaml.Node, field string) []ArgMatcher {
-	if !d.kind(n, field, yaml.MappingNode, "an object of FIELD: MATCHER") {
+	if !d.Kind(n, field, yaml.MappingNode, "an object of FIELD: MATCHER") {
 		return nil
 	}
 	var out []ArgMatcher
@@ -267,45 +268,45 @@ func (d *decoder) args(n *yaml.Node, field string) []ArgMatcher {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || k.Tag == "!!null" {
-			d.errorf(k, field, "keys must be strings")
+			d.Errorf(k, field, "keys must be strings")
 			continue
 		}
-		f := join(field, k.Value)
+		f := yamlx.Join(field, k.Value)
 		if seen[k.Value] {
-			d.errorf(k, f, "duplicate field")
+			d.Errorf(k, f, "duplicate field")
 			continue
 		}
 		seen[k.Value] = true
 		ptr, err := parsePointer(k.Value)
 		if err != nil {
-			d.errorf(k, f, "%v", err)
+			d.Errorf(k, f, "%v", err)
 			continue
 		}
 		m := ArgMatcher{Field: k.Value, ptr: ptr}
 		switch v.Kind {
 		case yaml.ScalarNode:
 			if v.Tag == "!!null" {
-				d.errorf(v, f, "must be a string or one of {equals|contains|regex|not_contains: …}")
+				d.Errorf(v, f, "must be a string or one of {equals|contains|regex|not_contains: …}")
 				continue
 			}
 			m.Op, m.Value = MatchEquals, v.Value
 		case yaml.MappingNode:
 			if len(v.Content) != 2 || !slices.Contains(matchOps, v.Content[0].Value) || v.Content[0].Kind != yaml.ScalarNode {
-				d.errorf(v, f, "a matcher is a string or a map with one key: one of %s", strings.Join(matchOps, ", "))
+				d.Errorf(v, f, "a matcher is a string or a map with one key: one of %s", strings.Join(matchOps, ", "))
 				continue
 			}
 			m.Op = v.Content[0].Value
-			mf := join(f, m.Op)
-			if m.Value = d.str(v.Content[1], mf); m.Value == "" {
+			mf := yamlx.Join(f, m.Op)
+			if m.Value = d.Str(v.Content[1], mf); m.Value == "" {
 				if v.Content[1].Kind == yaml.ScalarNode && v.Content[1].Tag != "!!null" && m.Op != MatchEquals {
-					d.errorf(v.Content[1], mf, "must not be empty")
+					d.Errorf(v.Content[1], mf, "must not be empty")
 				}
 				if m.Op != MatchEquals {
 					continue
 				}
 			}
 			if len(m.Value) > MaxTextLen {
-				d.errorf(v.Content[1], mf, "is longer than %d bytes", MaxTextLen)
+				d.Errorf(v.Content[1], mf, "is longer than %d bytes", MaxTextLen)
 				continue
 			}
 			if m.Op == MatchRegex {
@@ -314,7 +315,7 @@ func (d *decoder) args(n *yaml.Node, field string) []ArgMatcher {
 				}
 			}
 		default:
-			d.kind(v, f, yaml.ScalarNode, "a string or one of {equals|contains|regex|not_contains: …}")
+			d.Kind(v, f, yaml.ScalarNode, "a string or one of {equals|contains|regex|not_contains: …}")
 			continue
 		}
 		out = append(out, m)

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/probity-dev/probity/internal/yamlx"
 )
 
 // Dataset check kinds: what a dataset line's "check" may be.
@@ -22,9 +24,9 @@ var DatasetChecks = []string{CheckEquals, CheckContains, CheckRegex, CheckNumber
 // lines are skipped. On failure the error is a *LoadError listing every
 // problem with its line (and column, when known).
 func ParseDataset(name string, src []byte) ([]Case, error) {
-	d := &decoder{file: name}
+	d := newDecoder(name)
 	if len(src) > MaxSourceLen {
-		d.errorf(nil, "", "dataset is longer than %d bytes", MaxSourceLen)
+		d.Errorf(nil, "", "dataset is longer than %d bytes", MaxSourceLen)
 		return nil, d.err()
 	}
 	var out []Case
@@ -36,20 +38,20 @@ func ParseDataset(name string, src []byte) ([]Case, error) {
 			continue
 		}
 		if len(out) >= MaxCases {
-			d.probs = append(d.probs, Problem{File: name, Line: lineNo, Message: "more than " + strconv.Itoa(MaxCases) + " cases"})
+			d.Problems = append(d.Problems, yamlx.Problem{Line: lineNo, Message: "more than " + strconv.Itoa(MaxCases) + " cases"})
 			break
 		}
-		ld := &decoder{file: name}
+		ld := newDecoder(name)
 		c, ok := ld.datasetLine(line)
-		for _, p := range ld.probs {
+		for _, p := range ld.Problems {
 			p.Line = lineNo
-			d.probs = append(d.probs, p)
+			d.Problems = append(d.Problems, p)
 		}
 		if !ok {
 			continue
 		}
 		if prev, dup := ids[c.ID]; dup {
-			d.probs = append(d.probs, Problem{File: name, Line: lineNo, Field: "id", Message: "case id " + strconv.Quote(c.ID) + " is already used on line " + strconv.Itoa(prev)})
+			d.Problems = append(d.Problems, yamlx.Problem{Line: lineNo, Field: "id", Message: "case id " + strconv.Quote(c.ID) + " is already used on line " + strconv.Itoa(prev)})
 			continue
 		}
 		ids[c.ID] = lineNo
@@ -59,7 +61,7 @@ func ParseDataset(name string, src []byte) ([]Case, error) {
 		return nil, err
 	}
 	if len(out) == 0 {
-		d.errorf(nil, "", "dataset has no cases")
+		d.Errorf(nil, "", "dataset has no cases")
 		return nil, d.err()
 	}
 	return out, nil
@@ -68,20 +70,20 @@ func ParseDataset(name string, src []byte) ([]Case, error) {
 // datasetLine decodes one JSON object; positions are on line 1.
 func (d *decoder) datasetLine(line []byte) (Case, bool) {
 	if !utf8.Valid(line) {
-		d.errorf(nil, "", "is not valid UTF-8")
+		d.Errorf(nil, "", "is not valid UTF-8")
 		return Case{}, false
 	}
 	var v any
 	if err := json.Unmarshal(line, &v); err != nil {
-		p := Problem{File: d.file, Message: "invalid JSON: " + err.Error()}
+		p := yamlx.Problem{Message: "invalid JSON: " + err.Error()}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			p.Column = int(se.Offset)
 		}
-		d.probs = append(d.probs, p)
+		d.Problems = append(d.Problems, p)
 		return Case{}, false
 	}
-	root := d.document(line, "dataset line")
+	root := d.Document(line, "dataset line")
 	if root == nil {
 		return Case{}, false
 	}
@@ -89,39 +91,39 @@ func (d *decoder) datasetLine(line []byte) (Case, bool) {
 	var input, expected, check string
 	var expectedNode, tolNode *yaml.Node
 	var tolerance float64
-	d.object(root, "", fields{
+	d.Object(root, "", yamlx.Fields{
 		"id":    func(n *yaml.Node, f string) { c.ID = d.id(n, f) },
 		"input": func(n *yaml.Node, f string) { input = d.text(n, f, MaxTextLen) },
 		"expected": func(n *yaml.Node, f string) {
 			expectedNode = n
-			if d.kind(n, f, yaml.ScalarNode, "a string or a number") {
+			if d.Kind(n, f, yaml.ScalarNode, "a string or a number") {
 				if n.Tag == "!!bool" {
-					d.errorf(n, f, "must be a string or a number")
+					d.Errorf(n, f, "must be a string or a number")
 					return
 				}
 				expected = n.Value
 			}
 		},
 		"check": func(n *yaml.Node, f string) {
-			if check = d.str(n, f); n.Kind == yaml.ScalarNode {
+			if check = d.Str(n, f); n.Kind == yaml.ScalarNode {
 				switch check {
 				case CheckEquals, CheckContains, CheckRegex, CheckNumber:
 				default:
-					d.errorf(n, f, "must be one of equals, contains, regex, number")
+					d.Errorf(n, f, "must be one of equals, contains, regex, number")
 					check = ""
 				}
 			}
 		},
 		"tolerance": func(n *yaml.Node, f string) {
 			tolNode = n
-			if t, ok := d.number(n, f); ok && t < 0 {
-				d.errorf(n, f, "must not be negative")
+			if t, ok := d.Number(n, f); ok && t < 0 {
+				d.Errorf(n, f, "must not be negative")
 			} else {
 				tolerance = t
 			}
 		},
 	}, "id", "input", "expected", "check")
-	if len(d.probs) > 0 || check == "" || expectedNode == nil {
+	if len(d.Problems) > 0 || check == "" || expectedNode == nil {
 		return Case{}, false
 	}
 	ch := Check{Kind: check, Text: expected}
@@ -129,29 +131,29 @@ func (d *decoder) datasetLine(line []byte) (Case, bool) {
 	case CheckEquals:
 	case CheckContains:
 		if expected == "" {
-			d.errorf(expectedNode, "expected", "must not be empty")
+			d.Errorf(expectedNode, "expected", "must not be empty")
 		} else {
 			ch.re = d.regex(expectedNode, "expected", "(?i)"+regexp.QuoteMeta(expected))
 		}
 	case CheckRegex:
 		if expected == "" {
-			d.errorf(expectedNode, "expected", "must not be empty")
+			d.Errorf(expectedNode, "expected", "must not be empty")
 		} else if len(expected) > maxRegexLen {
-			d.errorf(expectedNode, "expected", "is longer than %d bytes", maxRegexLen)
+			d.Errorf(expectedNode, "expected", "is longer than %d bytes", maxRegexLen)
 		} else {
 			ch.re = d.regex(expectedNode, "expected", expected)
 		}
 	case CheckNumber:
 		f, err := strconv.ParseFloat(expected, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.errorf(expectedNode, "expected", "must be a finite number for the number check")
+			d.Errorf(expectedNode, "expected", "must be a finite number for the number check")
 		}
 		ch = Check{Kind: CheckNumber, Value: f, Tolerance: tolerance}
 	}
 	if tolNode != nil && check != CheckNumber {
-		d.errorf(tolNode, "tolerance", "applies only to the number check")
+		d.Errorf(tolNode, "tolerance", "applies only to the number check")
 	}
-	if len(d.probs) > 0 {
+	if len(d.Problems) > 0 {
 		return Case{}, false
 	}
 	c.Setup = Setup{Turns: []string{input}}

@@ -80,15 +80,15 @@ func newCELCompiler(lim limits) (*celCompiler, error) {
 // expr compiles the CEL condition at n, reporting errors at the pact
 // position of the expression.
 func (d *decoder) expr(n *yaml.Node, field string) (string, *condition) {
-	src := strings.TrimSpace(d.str(n, field))
+	src := strings.TrimSpace(d.Str(n, field))
 	if src == "" {
 		if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-			d.errorf(n, field, "must not be empty")
+			d.Errorf(n, field, "must not be empty")
 		}
 		return "", nil
 	}
 	if len(src) > MaxExprLen {
-		d.errorf(n, field, "is longer than %d bytes", MaxExprLen)
+		d.Errorf(n, field, "is longer than %d bytes", MaxExprLen)
 		return src, nil
 	}
 	c := d.cel
@@ -110,12 +110,12 @@ func (d *decoder) expr(n *yaml.Node, field string) (string, *condition) {
 					line, col = n.Line+loc.Line(), indent+1+loc.Column()
 				}
 			}
-			d.errorf(&yaml.Node{Line: line, Column: col}, field, "CEL: %s (expression %d:%d)", e.Message, loc.Line(), loc.Column()+1)
+			d.Errorf(&yaml.Node{Line: line, Column: col}, field, "CEL: %s (expression %d:%d)", e.Message, loc.Line(), loc.Column()+1)
 		}
 		return src, nil
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		d.errorf(n, field, "must be a boolean expression, not %s (compare dynamic values explicitly, e.g. args.flag == true)", ast.OutputType())
+		d.Errorf(n, field, "must be a boolean expression, not %s (compare dynamic values explicitly, e.g. args.flag == true)", ast.OutputType())
 		return src, nil
 	}
 	cond := &condition{src: src}
@@ -131,11 +131,11 @@ func (d *decoder) expr(n *yaml.Node, field string) (string, *condition) {
 	if c.lim.estimate {
 		est, err := c.env.EstimateCost(ast, sizeBound{})
 		if err != nil {
-			d.errorf(n, field, "estimating cost: %v", err)
+			d.Errorf(n, field, "estimating cost: %v", err)
 			return src, nil
 		}
 		if est.Max > c.lim.cost {
-			d.errorf(n, field, "estimated worst-case cost %d exceeds the limit %d (avoid nested comprehensions and string functions inside comprehensions over arguments)", est.Max, c.lim.cost)
+			d.Errorf(n, field, "estimated worst-case cost %d exceeds the limit %d (avoid nested comprehensions and string functions inside comprehensions over arguments)", est.Max, c.lim.cost)
 			return src, nil
 		}
 	} else {
@@ -144,7 +144,7 @@ func (d *decoder) expr(n *yaml.Node, field string) (string, *condition) {
 	}
 	prg, err := c.env.Program(ast, opts...)
 	if err != nil {
-		d.errorf(n, field, "CEL: %v", err)
+		d.Errorf(n, field, "CEL: %v", err)
 		return src, nil
 	}
 	cond.prg = prg

@@ -259,9 +259,8 @@ func compile(src []byte, lim limits) (*Pact, error) {
 	}
 	d := &decoder{src: src, ids: map[string]string{}, cel: cc}
 	p := d.decode(src)
-	if len(d.errs) > 0 {
-		d.sort()
-		return nil, d.errs
+	if len(d.Problems) > 0 {
+		return nil, d.errors()
 	}
 	c, err := canonical(p)
 	if err != nil {
