@@ -87,7 +87,12 @@ type Server struct {
 	jury        eval.Jury  // nil without judges
 	scoreConfig score.Config
 	dirtyMu     sync.Mutex
-	dirty       map[[2]string]bool // org, agent: new evidence since the last recompute
+	dirty       map[[2]string]bool        // org, agent: new evidence since the last recompute
+	scores      map[[2]string]cachedScore // the last computed score of each agent, for the gate
+	keysMu      sync.Mutex
+	keys        map[string]signingKeyEntry // the active attestation key of each org
+	checkpoints map[string]checkpointEntry // the latest signed checkpoint of each org, read at most once a second
+	issuances   issuanceLog
 
 	slotsMu     sync.Mutex
 	targetSlots map[endpoint]chan struct{} // per endpoint, shared by runs
@@ -141,6 +146,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.evalWake = make(chan struct{}, 1)
 	s.scoreConfig = score.DefaultConfig()
+	s.issuances.s = s
 	if len(o.Config.Judges) > 0 {
 		var cfgs []eval.JudgeConfig
 		for i, j := range o.Config.Judges {

@@ -206,6 +206,39 @@ func violationDetail(v store.Violation) string {
 	return ""
 }
 
+// scoreFresh is how long a computed score is reused by the gate and
+// attestations when no new evidence arrived for the agent.
+const scoreFresh = time.Minute
+
+type cachedScore struct {
+	score score.Score
+	at    time.Time
+}
+
+// cachedScoreOf returns a score computed within scoreFresh of now for an
+// agent with no new evidence since, if there is one.
+func (s *Server) cachedScoreOf(org, agent string, now time.Time) (score.Score, bool) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	c, ok := s.scores[[2]string{org, agent}]
+	if !ok || now.Sub(c.at) > scoreFresh || now.Before(c.at) {
+		return score.Score{}, false
+	}
+	return c.score, true
+}
+
+func (s *Server) cacheScore(org, agent string, sc score.Score, now time.Time) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	if s.scores == nil || len(s.scores) >= maxCachedScores {
+		s.scores = map[[2]string]cachedScore{}
+	}
+	s.scores[[2]string{org, agent}] = cachedScore{sc, now}
+}
+
+// maxCachedScores bounds the scores kept for the gate.
+const maxCachedScores = 100000
+
 // computeScore reads an agent's evidence and computes its score at now.
 func (s *Server) computeScore(ctx context.Context, tx store.Tx, org, agentID string, now time.Time) (score.Score, probity.Agent, error) {
 	a, err := tx.GetAgent(ctx, org, agentID)
@@ -216,7 +249,9 @@ func (s *Server) computeScore(ctx context.Context, tx store.Tx, org, agentID str
 	if err != nil {
 		return score.Score{}, a, err
 	}
-	return score.Compute(in, s.scoreConfig, now), a, nil
+	sc := score.Compute(in, s.scoreConfig, now)
+	s.cacheScore(org, agentID, sc, now)
+	return sc, a, nil
 }
 
 // getScore answers the agent's trust score now; ?explain=1 adds each
@@ -344,6 +379,7 @@ func (s *Server) markDirty(org, agent string) {
 		s.dirty = map[[2]string]bool{}
 	}
 	s.dirty[[2]string{org, agent}] = true
+	delete(s.scores, [2]string{org, agent})
 }
 
 // RecordDirtyScores recomputes, and stores when changed, the scores of the
@@ -382,6 +418,11 @@ func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
 			return nil
 		} else if err != nil {
 			return err
+		}
+		// A replica whose clock is behind the one that stored the last
+		// snapshot must not write history backwards.
+		if !now.After(last.ComputedAt) {
+			now = last.ComputedAt.Add(time.Microsecond)
 		}
 		var prev score.Score
 		if err := json.Unmarshal(last.Score, &prev); err != nil {
@@ -478,7 +519,15 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, c *call) error {
 	var a probity.Agent
 	err := s.store.View(r.Context(), func(tx store.Tx) error {
 		var err error
-		sc, a, err = s.computeScore(r.Context(), tx, c.org, req.AgentID, now)
+		// The agent's status is read every time (a suspension denies at
+		// once); its score may be one computed in the last minute with no
+		// new evidence since.
+		if cached, ok := s.cachedScoreOf(c.org, req.AgentID, now); ok {
+			sc = cached
+			a, err = tx.GetAgent(r.Context(), c.org, req.AgentID)
+		} else {
+			sc, a, err = s.computeScore(r.Context(), tx, c.org, req.AgentID, now)
+		}
 		if errors.Is(err, probity.ErrNotFound) {
 			return probity.Invalid("agentId", "unknown agent %q", req.AgentID)
 		}
