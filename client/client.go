@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -41,6 +42,8 @@ type Client struct {
 	key  string
 	hc   *http.Client
 	ua   string
+	log  *slog.Logger // nil for slog.Default()
+	keys trustKeys    // the attestation keys GetTrustAttestation verifies with (scores.go)
 }
 
 // Option changes how a Client is built.

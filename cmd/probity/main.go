@@ -6,11 +6,12 @@
 //	probity pact lint|apply|test|diff|evaluate   check pacts offline, store them, compare versions, judge commitments
 //	probity events send FILE.jsonl send records to the server and show the violations they committed
 //	probity violations             list violations of pacts
+//	probity score show|history|gate|attestation   trust scores, the delegation gate, signed attestations
 //	probity eval run|list|show|results|suites|cancel   adversarial evals against an agent's endpoint
 //	probity testbed serve          the deterministic reference agents, for demos and tests
 //	probity verify ledger|record|export   check the tamper-evident ledger as a witness
 //	probity ledger export          write the ledger with its checkpoint for an offline audit
-//	probity key …                  manage API keys offline (against --data or --db)
+//	probity key …                  manage API keys and rotate the attestation key, offline (against --data or --db)
 //	probity org create NAME        create an org offline, with its first admin key
 //	probity version                print the version
 package main
@@ -58,8 +59,9 @@ func commands() []command {
 		{"pact", "lint or test a pact offline, apply it, diff its versions, evaluate its commitments (lint, apply, test, diff, evaluate)", runPact},
 		{"events", "send records from a JSON Lines file and show the violations they committed (send)", runEvents},
 		{"violations", "list violations of pacts, through the API", runViolations},
+		{"score", "show an agent's trust score, its history, the delegation gate, or its signed attestation (show, history, gate, attestation)", runScore},
 		{"eval", "run adversarial suites against an agent's endpoint and read the results (run, list, show, results, suites, cancel)", runEval},
-		{"key", "manage API keys offline (create, list, revoke)", runKey},
+		{"key", "manage API keys, rotate the attestation signing key, offline (create, list, revoke, rotate-signing)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},
 		{"verify", "verify the ledger as a witness, a record's inclusion, or an export offline", runVerify},
 		{"ledger", "export the ledger with its signed checkpoint, for audits with no server", runLedger},

@@ -79,7 +79,9 @@ func oneArg(fs *flag.FlagSet, what string) (string, error) {
 }
 
 func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const use = "usage: probity key create|list|revoke [--org ORG] [--data DIR | --db URL]"
+	const use = "usage: probity key create|list|revoke|rotate-signing [--org ORG] [--data DIR | --db URL]\n" +
+		"  create, list, revoke  manage API keys\n" +
+		"  rotate-signing        make a new attestation signing key; the old one is retired and stays published"
 	if len(args) == 0 {
 		return usagef(use)
 	}
@@ -160,6 +162,36 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		fmt.Fprintf(stdout, "Revoked key %s.\n", id)
+		return nil
+	case "rotate-signing":
+		fs.Usage = func() {
+			fmt.Fprintln(stderr, "usage: probity key rotate-signing [--org ORG] [--data DIR | --db URL] [--json]\n\n"+
+				"Makes a new Ed25519 key that signs the org's trust attestations from now on. The active\n"+
+				"key is retired: GET /v1/keys still publishes it, so the attestations it signed still\n"+
+				"verify. Running servers switch to the new key within seconds. Verifiers that pinned\n"+
+				"the keys must fetch and check them again.")
+			fs.PrintDefaults()
+		}
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return usagef("key rotate-signing takes no arguments")
+		}
+		st, err := sf.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		id, err := app.RotateSigningKey(ctx, st, *org)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, map[string]string{"org": *org, "keyid": id})
+		}
+		fmt.Fprintf(stdout, "Made attestation key %s for org %s; it signs every new attestation.\n"+
+			"The previous key is retired and stays in GET /v1/keys, so what it signed still verifies.\n", id, printable(*org))
 		return nil
 	}
 	return usagef(use)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/attest"
+	"github.com/probity-dev/probity/internal/api"
 	"github.com/probity-dev/probity/internal/store"
 )
 
@@ -118,4 +120,40 @@ func RevokeKey(ctx context.Context, s store.Store, org, id string) error {
 		return fmt.Errorf("revoking key %s: %w", id, err)
 	}
 	return nil
+}
+
+// RotateSigningKey makes a new Ed25519 attestation key for org and returns
+// its key id. The org's active key is retired: GET /v1/keys still lists it,
+// so the attestations it signed still verify, and every new attestation is
+// signed by the new key: running servers on the store switch to it within
+// seconds.
+func RotateSigningKey(ctx context.Context, s store.Store, org string) (string, error) {
+	var keyID string
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetOrg(ctx, org); err != nil {
+			return err
+		}
+		old, err := tx.ListAttestationKeys(ctx, org)
+		if err != nil {
+			return err
+		}
+		retired := []string{}
+		for _, k := range old {
+			if k.Status == attest.StatusActive {
+				retired = append(retired, k.KeyID)
+			}
+		}
+		now := store.Now()
+		k, err := api.NewAttestationKey(ctx, tx, org, now)
+		if err != nil {
+			return err
+		}
+		keyID = k.KeyID
+		return store.Audit(ctx, tx, org, &probity.AuditEntry{Time: now, Actor: cliActor, Action: "attestation-key.rotate",
+			Target: "attestation-key:" + k.KeyID, Change: mustJSON(map[string]any{"retired": retired})})
+	})
+	if err != nil {
+		return "", fmt.Errorf("rotating the attestation key of org %s: %w", org, err)
+	}
+	return keyID, nil
 }
