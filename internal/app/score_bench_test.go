@@ -117,12 +117,15 @@ func BenchmarkRecordScores(b *testing.B) {
 	ctx := context.Background()
 	st := env.Server.Store()
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range 1000 {
+		id := fmt.Sprintf("agent-%04d", i)
+		if status, body := sendB(b, env.URL+"/v1/agents", env.AdminKey, fmt.Sprintf(`{"id":%q}`, id)); status != 201 {
+			b.Fatalf("creating %s: %d %s", id, status, body)
+		}
+	}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		for i := range 1000 {
 			id := fmt.Sprintf("agent-%04d", i)
-			if status, body := sendB(b, env.URL+"/v1/agents", env.AdminKey, fmt.Sprintf(`{"id":%q}`, id)); status != 201 {
-				return fmt.Errorf("creating %s: %d %s", id, status, body)
-			}
 			run := store.EvalRun{ID: fmt.Sprintf("ev_%04d", i), AgentID: id, Suites: []string{"safety", "jailbreak", "injection-direct"}, Repeat: 1,
 				Trigger: "manual", Status: store.EvalCompleted, Total: 149, CreatedAt: now.Add(-10 * 24 * time.Hour), FinishedAt: now.Add(-10 * 24 * time.Hour)}
 			if err := tx.InsertEvalRun(ctx, "default", run); err != nil {
