@@ -4,11 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/probity-dev/probity/internal/app"
 	"github.com/probity-dev/probity/internal/apptest"
@@ -61,51 +58,7 @@ func benchGetAgent(b *testing.B, opts ...apptest.Option) {
 
 // measure runs parallel keep-alive GETs of url and reports req/s and latency
 // percentiles.
-func measure(b *testing.B, url, key string) {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr}
-
-	var mu sync.Mutex
-	var all []time.Duration
-	b.SetParallelism(4) // 8 client goroutines on 2 cores
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		lat := make([]time.Duration, 0, 1024)
-		req, _ := http.NewRequest("GET", url, nil)
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		for pb.Next() {
-			t0 := time.Now()
-			resp, err := cl.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		mu.Lock()
-		all = append(all, lat...)
-		mu.Unlock()
-	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-}
+func measure(b *testing.B, url, key string) { measureReq(b, "GET", url, key, "") }
 
 func sendB(b *testing.B, url, key, body string) (int, string) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
