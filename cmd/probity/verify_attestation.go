@@ -216,6 +216,8 @@ func printAttestation(w io.Writer, file string, v attest.Verified, keysFrom, che
 		}
 	}
 	fmt.Fprintf(tw, "Dimensions:\t%s\n", orNone(strings.Join(dims, ", ")))
+	vel := p.ScoreVelocity
+	fmt.Fprintf(tw, "Velocity:\t%+g over 1 day, %+g over 7 days, %+g over 30 days\n", vel.Last1Day, vel.Last7Days, vel.Last30Days)
 	var badges []string
 	for _, b := range p.SecurityPosture.Badges {
 		badges = append(badges, printable(b))
