@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +75,15 @@ func BenchmarkGate(b *testing.B) {
 			b.Fatalf("creating agent: %d %s", status, body)
 		}
 		measurePost(b, env.URL+"/v1/gate", env.AdminKey, `{"agentId":"support-bot"}`)
+	})
+	// The OPA anchor runs when bench/opa/run.sh has started OPA with the
+	// same decision as a Rego policy.
+	b.Run("opa", func(b *testing.B) {
+		u := os.Getenv("PROBITY_BENCH_OPA")
+		if u == "" {
+			b.Skip("PROBITY_BENCH_OPA is not set: run bench/opa/run.sh")
+		}
+		measurePost(b, u+"/v1/data/gate/decision", "", `{"input":{"agentId":"support-bot","minScore":700,"requireBadges":["injection-free"]}}`)
 	})
 }
 
