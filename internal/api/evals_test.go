@@ -15,7 +15,6 @@ import (
 	"github.com/probity-dev/probity/internal/apptest"
 	"github.com/probity-dev/probity/internal/testbed"
 	"github.com/probity-dev/probity/internal/testbed/tbtest"
-	"github.com/probity-dev/probity/ledger"
 )
 
 type runAnswer struct {
@@ -119,7 +118,6 @@ func testEvalRun(t *testing.T, opts ...apptest.Option) {
 		entry.Result.CaseID != page.Items[0].CaseID || !strings.HasPrefix(entry.Result.Digest, "sha256:") {
 		t.Errorf("ledger leaf of result 0: %s", leaf)
 	}
-	_ = ledger.LeafHash // the proof tests live in ledger_test.go
 
 	// An admin may not have the server send it any of its variables (its
 	// database DSN, say): only PROBITY_AGENT_KEY_* are lent to evals.
