@@ -311,17 +311,13 @@ func evalShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"progress the rates cover the cases graded so far.")
 		fs.PrintDefaults()
 	}
-	pos, err := positional(fs, args, 1, 1, "run ID")
+	id, c, err := argAndClient(fs, args, "run ID", &af)
 	if err != nil {
 		return err
 	}
-	c, err := af.client()
+	run, err := c.GetEval(ctx, id)
 	if err != nil {
-		return err
-	}
-	run, err := c.GetEval(ctx, pos[0])
-	if err != nil {
-		return af.callError("reading run "+printable(pos[0]), err)
+		return af.callError("reading run "+printable(id), err)
 	}
 	if af.json {
 		return writeJSON(stdout, run)
@@ -704,17 +700,13 @@ func evalCancel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			"with the eval scope; a run that has already ended cannot be cancelled (exit 1).")
 		fs.PrintDefaults()
 	}
-	pos, err := positional(fs, args, 1, 1, "run ID")
+	id, c, err := argAndClient(fs, args, "run ID", &af)
 	if err != nil {
 		return err
 	}
-	c, err := af.client()
+	run, err := c.CancelEval(ctx, id)
 	if err != nil {
-		return err
-	}
-	run, err := c.CancelEval(ctx, pos[0])
-	if err != nil {
-		return af.callError("cancelling run "+printable(pos[0]), err)
+		return af.callError("cancelling run "+printable(id), err)
 	}
 	if af.json {
 		return writeJSON(stdout, run)

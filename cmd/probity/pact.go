@@ -52,6 +52,20 @@ func runPact(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return usagef("pact: unknown subcommand %q\n%s", args[0], use)
 }
 
+// argAndClient parses args for a command that takes exactly one argument and
+// talks to the server: it returns the argument and the client.
+func argAndClient(fs *flag.FlagSet, args []string, what string, af *apiFlags) (string, *client.Client, error) {
+	pos, err := positional(fs, args, 1, 1, what)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := af.client()
+	if err != nil {
+		return "", nil, err
+	}
+	return pos[0], c, nil
+}
+
 // positional parses args, flags and arguments in any order, and returns
 // the arguments; there must be between least and most of them.
 func positional(fs *flag.FlagSet, args []string, least, most int, what string) ([]string, error) {
@@ -296,23 +310,19 @@ func pactEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			"breached, so that a pipeline can stop on it; 1 on other errors.")
 		fs.PrintDefaults()
 	}
-	pos, err := positional(fs, args, 1, 1, "pact ID")
+	id, c, err := argAndClient(fs, args, "pact ID", &af)
 	if err != nil {
 		return err
 	}
-	c, err := af.client()
+	ev, err := c.EvaluateCommitments(ctx, id)
 	if err != nil {
-		return err
-	}
-	ev, err := c.EvaluateCommitments(ctx, pos[0])
-	if err != nil {
-		return af.callError("evaluating the commitments of pact "+printable(pos[0]), err)
+		return af.callError("evaluating the commitments of pact "+printable(id), err)
 	}
 	if af.json {
 		if err := writeJSON(stdout, ev); err != nil {
 			return err
 		}
-	} else if err := printEvaluation(stdout, pos[0], ev); err != nil {
+	} else if err := printEvaluation(stdout, id, ev); err != nil {
 		return err
 	}
 	breached := 0
@@ -322,7 +332,7 @@ func pactEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if breached > 0 {
-		return &codeError{exitBreached, fmt.Sprintf("pact %s: %s breached", printable(pos[0]), count(breached, "commitment"))}
+		return &codeError{exitBreached, fmt.Sprintf("pact %s: %s breached", printable(id), count(breached, "commitment"))}
 	}
 	return nil
 }

@@ -57,17 +57,13 @@ func scoreShow(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"it prints the score object of GET /v1/agents/{id}/score.")
 		fs.PrintDefaults()
 	}
-	pos, err := positional(fs, args, 1, 1, "AGENT")
+	id, c, err := argAndClient(fs, args, "AGENT", &af)
 	if err != nil {
 		return err
 	}
-	c, err := af.client()
+	sc, err := c.GetScore(ctx, id, *explain)
 	if err != nil {
-		return err
-	}
-	sc, err := c.GetScore(ctx, pos[0], *explain)
-	if err != nil {
-		return af.callError("getting the score of agent "+printable(pos[0]), err)
+		return af.callError("getting the score of agent "+printable(id), err)
 	}
 	if af.json {
 		return writeJSON(stdout, sc)
@@ -324,17 +320,13 @@ func scoreAttestation(ctx context.Context, args []string, stdout, stderr io.Writ
 			"where KEYS.json is a GET /v1/keys answer from a source you trust, to verify offline.")
 		fs.PrintDefaults()
 	}
-	pos, err := positional(fs, args, 1, 1, "AGENT")
+	id, c, err := argAndClient(fs, args, "AGENT", &af)
 	if err != nil {
 		return err
 	}
-	c, err := af.client()
+	env, err := c.GetAttestation(ctx, id)
 	if err != nil {
-		return err
-	}
-	env, err := c.GetAttestation(ctx, pos[0])
-	if err != nil {
-		return af.callError("getting the attestation of agent "+printable(pos[0]), err)
+		return af.callError("getting the attestation of agent "+printable(id), err)
 	}
 	if *out == "" {
 		return writeJSON(stdout, env)
@@ -351,7 +343,7 @@ func scoreAttestation(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("writing the attestation: %w", err)
 	}
 	fmt.Fprintf(stdout, "Wrote the attestation of agent %s to %s (not verified yet). Verify it with:\n\n    probity verify attestation %s\n",
-		printable(pos[0]), printable(*out), shellQuote(*out))
+		printable(id), printable(*out), shellQuote(*out))
 	return nil
 }
 
