@@ -89,6 +89,8 @@ type Server struct {
 	dirtyMu     sync.Mutex
 	dirty       map[[2]string]bool        // org, agent: new evidence since the last recompute
 	scores      map[[2]string]cachedScore // the last computed score of each agent, for the gate
+	agents      map[[2]string]cachedAgent // the last status read of each agent, for the gate
+	agentGen    uint64                    // agent writes seen; a status read before one is not kept
 	keysMu      sync.Mutex
 	keys        map[string]signingKeyEntry // the active attestation key of each org
 	checkpoints map[string]checkpointEntry // the latest signed checkpoint of each org, read at most once a second
@@ -121,6 +123,7 @@ func New(o Options) (*Server, error) {
 		now:    o.Now,
 		gather: o.Registry,
 	}
+	s.store = watchedStore{o.Store, s.agentsChanged}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -211,6 +214,10 @@ func (s *Server) Drain(ctx context.Context) error {
 		return fmt.Errorf("handlers still running: %w", ctx.Err())
 	}
 }
+
+// Store is the store the server writes through. Writes to agents made
+// through it reach the server's in-memory copies at once.
+func (s *Server) Store() store.Store { return s.store }
 
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler { return s.mux }

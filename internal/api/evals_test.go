@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,10 +192,29 @@ func TestEvalResumesMidRun(t *testing.T) {
 		default:
 		}
 	})
-	base := tbtest.Start(t, testbed.Options{Latency: 5 * time.Millisecond})
+	// The agent answers the first 30 calls and holds the rest until
+	// released, so the stop always falls mid-run however fast the machine.
+	base := tbtest.Start(t, testbed.Options{})
+	target, _ := url.Parse(base)
+	forward := httputil.NewSingleHostReverseProxy(target)
+	release := make(chan struct{})
+	var released sync.Once
+	var served atomic.Int32
+	held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) > 30 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(held.Close)
+	t.Cleanup(func() { released.Do(func() { close(release) }) })
 	f := newFixture(t)
 	f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": "slow-bot",
-		"endpoint": map[string]string{"kind": "openai", "url": base + "/v1", "model": "steady"}})
+		"endpoint": map[string]string{"kind": "openai", "url": held.URL + "/v1", "model": "steady"}})
 	var queued runAnswer
 	json.Unmarshal(f.do("POST", "/v1/evals", f.admin, map[string]any{"agentId": "slow-bot", "suites": []string{"safety", "jailbreak", "injection-direct"}}).body, &queued)
 	select {
@@ -216,6 +239,7 @@ func TestEvalResumesMidRun(t *testing.T) {
 		t.Fatalf("after the stop: %+v, want part done", mid.Progress)
 	}
 	env.Server.Shutdown(t.Context())
+	released.Do(func() { close(release) })
 	env = apptest.Start(t, apptest.WithDataDir(f.env.DataDir))
 	if got := waitRun(t, runs, queued.ID); got != "completed" {
 		t.Fatalf("resumed run ended %s", got)

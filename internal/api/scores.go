@@ -236,6 +236,53 @@ func (s *Server) cacheScore(org, agent string, sc score.Score, now time.Time) {
 	s.scores[[2]string{org, agent}] = cachedScore{sc, now}
 }
 
+type cachedAgent struct {
+	status string
+	at     time.Time
+}
+
+// agentFresh bounds how long the gate trusts a status it read: the time a
+// suspension made through another replica may take to deny.
+const agentFresh = time.Second
+
+// cachedStatusOf returns the agent's status read within agentFresh of now,
+// and the write generation to pass to cacheStatus after a fresh read.
+func (s *Server) cachedStatusOf(org, agent string, now time.Time) (string, uint64, bool) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	c, ok := s.agents[[2]string{org, agent}]
+	if !ok || now.Sub(c.at) > agentFresh || now.Before(c.at) {
+		return "", s.agentGen, false
+	}
+	return c.status, s.agentGen, true
+}
+
+// cacheStatus keeps a status read at generation gen, unless an agent was
+// written since: that read may predate the write.
+func (s *Server) cacheStatus(org, agent, status string, now time.Time, gen uint64) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	if gen != s.agentGen {
+		return
+	}
+	if s.agents == nil || len(s.agents) >= maxCachedScores {
+		s.agents = map[[2]string]cachedAgent{}
+	}
+	s.agents[[2]string{org, agent}] = cachedAgent{status, now}
+}
+
+// agentsChanged drops what the server remembers of agents a transaction
+// wrote (watchedStore calls it).
+func (s *Server) agentsChanged(keys [][2]string) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	s.agentGen++
+	for _, k := range keys {
+		delete(s.agents, k)
+		delete(s.scores, k)
+	}
+}
+
 // maxCachedScores bounds the scores kept for the gate.
 const maxCachedScores = 100000
 
@@ -515,30 +562,36 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	var sc score.Score
-	var a probity.Agent
-	err := s.store.View(r.Context(), func(tx store.Tx) error {
-		var err error
-		// The agent's status is read every time (a suspension denies at
-		// once); its score may be one computed in the last minute with no
-		// new evidence since.
-		if cached, ok := s.cachedScoreOf(c.org, req.AgentID, now); ok {
-			sc = cached
-			a, err = tx.GetAgent(r.Context(), c.org, req.AgentID)
-		} else {
-			sc, a, err = s.computeScore(r.Context(), tx, c.org, req.AgentID, now)
+	// The decision is answered from memory when it can be: the score
+	// computed within scoreFresh with no new evidence since, and the
+	// status read within agentFresh with no write to the agent since (a
+	// suspension through this server denies at once; one through another
+	// replica within agentFresh).
+	sc, haveScore := s.cachedScoreOf(c.org, req.AgentID, now)
+	status, gen, haveStatus := s.cachedStatusOf(c.org, req.AgentID, now)
+	if !haveScore || !haveStatus {
+		err := s.store.View(r.Context(), func(tx store.Tx) error {
+			var a probity.Agent
+			var err error
+			if haveScore {
+				a, err = tx.GetAgent(r.Context(), c.org, req.AgentID)
+			} else {
+				sc, a, err = s.computeScore(r.Context(), tx, c.org, req.AgentID, now)
+			}
+			if errors.Is(err, probity.ErrNotFound) {
+				return probity.Invalid("agentId", "unknown agent %q", req.AgentID)
+			}
+			status = a.Status
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		if errors.Is(err, probity.ErrNotFound) {
-			return probity.Invalid("agentId", "unknown agent %q", req.AgentID)
-		}
-		return err
-	})
-	if err != nil {
-		return err
+		s.cacheStatus(c.org, req.AgentID, status, now, gen)
 	}
-	ans := gateAnswer{Reasons: []string{}, CompositeScore: sc.CompositeScore, CertificationTier: sc.CertificationTier, Status: a.Status,
+	ans := gateAnswer{Reasons: []string{}, CompositeScore: sc.CompositeScore, CertificationTier: sc.CertificationTier, Status: status,
 		Badges: sc.SecurityPosture.Badges}
-	if a.Status == probity.StatusSuspended {
+	if status == probity.StatusSuspended {
 		ans.Reasons = append(ans.Reasons, "the agent is suspended")
 	}
 	if sc.CompositeScore < minScore {

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/attest"
 	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/store"
 	"github.com/probity-dev/probity/ledger"
 )
 
@@ -85,6 +87,22 @@ func TestScoreAndGate(t *testing.T) {
 	g = gateOf(t, f, map[string]any{"agentId": "steady-bot"})
 	if g.Allow || g.Status != "suspended" || !strings.Contains(g.Reasons[0], "suspended") {
 		t.Errorf("gate for a suspended agent: %+v", g)
+	}
+	// A write that does not go through the handlers (a job's, say) reaches
+	// the gate at once too.
+	err := f.env.Server.Store().Update(t.Context(), func(tx store.Tx) error {
+		a, err := tx.GetAgent(t.Context(), "default", "steady-bot")
+		if err != nil {
+			return err
+		}
+		a.Status, a.StatusReason = probity.StatusActive, ""
+		return tx.UpdateAgent(t.Context(), "default", a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g = gateOf(t, f, map[string]any{"agentId": "steady-bot"}); !g.Allow || g.Status != "active" {
+		t.Errorf("gate after a reactivation in the store: %+v", g)
 	}
 	for _, tc := range []struct {
 		body  map[string]any

@@ -290,8 +290,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // API is the server's API, for tests that drive its background jobs.
 func (s *Server) API() *api.Server { return s.api }
 
-// Store is the server's store, for tests that look behind the API.
-func (s *Server) Store() store.Store { return s.store }
+// Store is the server's store, for tests that look behind the API: the
+// API's view of it, so the API sees what is written through it.
+func (s *Server) Store() store.Store { return s.api.Store() }
 
 // Done is closed-over by Run: it yields the serve loop's error if it stops
 // on its own (for example when the listener fails).
