@@ -318,6 +318,39 @@ func Sign(st Statement, keyID string, priv ed25519.PrivateKey) (Envelope, error)
 	}, nil
 }
 
+// Issue builds org's statement about p and signs it, as NewStatement
+// and Sign would, checking p once and encoding it once: it is how a server
+// issues attestations at volume.
+func Issue(org string, p Predicate, keyID string, priv ed25519.PrivateKey) (Envelope, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Envelope{}, fmt.Errorf("%w private key: %d bytes, want %d", ErrMalformed, len(priv), ed25519.PrivateKeySize)
+	}
+	name, digest := SubjectName(org, p.AgentID), SubjectDigest(org, p.AgentID, p.Model.Version, p.Pact.Digest)
+	if org == "" || strings.Contains(org, "/") {
+		return Envelope{}, fmt.Errorf("%w statement: subject name %q, want agent:<org>/<id>", ErrMalformed, name)
+	}
+	if err := checkPredicate(p, name, org, p.AgentID, digest); err != nil {
+		return Envelope{}, err
+	}
+	// The statement with its predicate as a value, not as raw JSON: the
+	// same bytes as Sign's, without compacting the predicate again.
+	body, err := json.Marshal(struct {
+		Type          string    `json:"_type"`
+		Subject       []Subject `json:"subject"`
+		PredicateType string    `json:"predicateType"`
+		Predicate     Predicate `json:"predicate"`
+	}{StatementType, []Subject{{Name: name, Digest: map[string]string{"sha256": digest}}}, PredicateType, p})
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w statement: %v", ErrMalformed, err)
+	}
+	sig := ed25519.Sign(priv, PAE([]byte(PayloadType), body))
+	return Envelope{
+		PayloadType: PayloadType,
+		Payload:     base64.StdEncoding.EncodeToString(body),
+		Signatures:  []Signature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
+	}, nil
+}
+
 // ParseEnvelope parses a DSSE envelope in JSON, as GET
 // /v1/agents/{id}/attestation serves it.
 func ParseEnvelope(data []byte) (Envelope, error) {
@@ -472,6 +505,18 @@ func check(st Statement) (Predicate, error) {
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		return bad("predicate: %v", err)
 	}
+	if err := checkPredicate(p, sub.Name, org, id, digest); err != nil {
+		return Predicate{}, err
+	}
+	return p, nil
+}
+
+// checkPredicate checks p on its own and against its statement's subject
+// (name, and the org, agent id and digest read from it).
+func checkPredicate(p Predicate, name, org, id, digest string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w statement: "+format, append([]any{ErrMalformed}, args...)...)
+	}
 	switch {
 	case p.AgentID == "":
 		return bad("predicate: no agentId")
@@ -487,13 +532,13 @@ func check(st Statement) (Predicate, error) {
 		return bad("predicate: expiresAt %s is not after issuedAt %s", p.ExpiresAt.Format(time.RFC3339), p.IssuedAt.Format(time.RFC3339))
 	}
 	if p.AgentID != id {
-		return Predicate{}, fmt.Errorf("%w: subject %s, but the predicate is about agent %q", ErrSubjectMismatch, sub.Name, p.AgentID)
+		return fmt.Errorf("%w: subject %s, but the predicate is about agent %q", ErrSubjectMismatch, name, p.AgentID)
 	}
 	if d := SubjectDigest(org, p.AgentID, p.Model.Version, p.Pact.Digest); d != digest {
-		return Predicate{}, fmt.Errorf("%w: subject %s has digest sha256:%s, but its predicate's model version %q and pact digest %q give sha256:%s",
-			ErrSubjectMismatch, sub.Name, digest, p.Model.Version, p.Pact.Digest, d)
+		return fmt.Errorf("%w: subject %s has digest sha256:%s, but its predicate's model version %q and pact digest %q give sha256:%s",
+			ErrSubjectMismatch, name, digest, p.Model.Version, p.Pact.Digest, d)
 	}
-	return p, nil
+	return nil
 }
 
 // decodeBase64 decodes standard or URL-safe base64, padded; DSSE verifiers

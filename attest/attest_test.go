@@ -551,3 +551,48 @@ func TestKeyID(t *testing.T) {
 		t.Errorf("KeyID: got %s, want %s (32 hex digits)", got, want)
 	}
 }
+
+// TestIssue: Issue signs exactly what NewStatement and Sign sign, and
+// refuses what they refuse.
+func TestIssue(t *testing.T) {
+	priv, pub := testKey("k1")
+	p := testPredicate()
+	st, err := attest.NewStatement("acme", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := attest.Sign(st, pub.KeyID, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := attest.Issue("acme", p, pub.KeyID, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Payload != want.Payload || got.Signatures[0] != want.Signatures[0] || got.PayloadType != want.PayloadType {
+		t.Errorf("Issue and NewStatement+Sign differ:\n%+v\n%+v", got, want)
+	}
+	for _, tc := range []struct {
+		name string
+		org  string
+		edit func(*attest.Predicate)
+	}{
+		{"no org", "", func(*attest.Predicate) {}},
+		{"an org with a slash", "a/b", func(*attest.Predicate) {}},
+		{"no agent", "acme", func(p *attest.Predicate) { p.AgentID = "" }},
+		{"a score over 1000", "acme", func(p *attest.Predicate) { p.CompositeScore = 1001 }},
+		{"no expiresAt", "acme", func(p *attest.Predicate) { p.ExpiresAt = time.Time{} }},
+	} {
+		p := testPredicate()
+		tc.edit(&p)
+		if _, err := attest.Issue(tc.org, p, pub.KeyID, priv); !errors.Is(err, attest.ErrMalformed) {
+			t.Errorf("Issue with %s: got %v, want ErrMalformed", tc.name, err)
+		}
+		if st, err := attest.NewStatement(tc.org, p); err == nil {
+			t.Errorf("NewStatement accepts %s (%v) where Issue refuses", tc.name, st.Subject)
+		}
+	}
+	if _, err := attest.Issue("acme", p, pub.KeyID, priv[:32]); !errors.Is(err, attest.ErrMalformed) {
+		t.Errorf("Issue with a 32-byte private key: got %v, want ErrMalformed", err)
+	}
+}

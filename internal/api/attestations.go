@@ -70,19 +70,17 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	var sc score.Score
-	var a probity.Agent
-	err = s.store.View(ctx, func(tx store.Tx) error {
-		if cached, ok := s.cachedScoreOf(c.org, id, now); ok {
-			sc = cached
-			a, err = tx.GetAgent(ctx, c.org, id)
+	// A score computed within scoreFresh, with no new evidence and no write
+	// to the agent since, is the agent's score now (it names the model).
+	sc, ok := s.cachedScoreOf(c.org, id, now)
+	if !ok {
+		err = s.store.View(ctx, func(tx store.Tx) error {
+			sc, _, err = s.computeScore(ctx, tx, c.org, id, now)
+			return err
+		})
+		if err != nil {
 			return err
 		}
-		sc, a, err = s.computeScore(ctx, tx, c.org, id, now)
-		return err
-	})
-	if err != nil {
-		return err
 	}
 	key, err := s.activeKey(ctx, c.org, now)
 	if err != nil {
@@ -92,7 +90,7 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request, c *call)
 	for _, d := range score.DimensionNames() {
 		dims[d] = sc.Dimensions.Get(d)
 	}
-	p := attest.Predicate{AgentID: a.ID, CompositeScore: sc.CompositeScore, Confidence: sc.Confidence, CertificationTier: sc.CertificationTier,
+	p := attest.Predicate{AgentID: sc.AgentID, CompositeScore: sc.CompositeScore, Confidence: sc.Confidence, CertificationTier: sc.CertificationTier,
 		Dimensions: dims,
 		ScoreVelocity: attest.Velocity{Last1Day: float64(sc.ScoreVelocity.Last1Day), Last7Days: float64(sc.ScoreVelocity.Last7Days),
 			Last30Days: float64(sc.ScoreVelocity.Last30Days)},
@@ -101,16 +99,12 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request, c *call)
 				High: sc.SecurityPosture.OpenIncidents.High, Medium: sc.SecurityPosture.OpenIncidents.Medium}},
 		Evidence: attest.Evidence{EvalCases: int64(sc.Evidence.EvalCases), Records: int64(sc.Evidence.Records),
 			LastEvalAt: sc.Evidence.LastEvalAt, LastRecordAt: sc.Evidence.LastRecordAt},
-		Model:      attest.Model{Provider: a.Model.Provider, Name: a.Model.Name, Version: a.Model.Version},
+		Model:      attest.Model{Provider: sc.Model.Provider, Name: sc.Model.Name, Version: sc.Model.Version},
 		Pact:       attest.Pact{ID: sc.Pact.ID, Version: sc.Pact.Version, Digest: sc.Pact.Digest},
 		ComputedAt: sc.ComputedAt, IssuedAt: now, ExpiresAt: now.Add(attestationTTL),
 		Ledger: attest.Ledger{Origin: cp.Origin, Size: cp.Size, RootHash: base64.StdEncoding.EncodeToString(cp.Hash[:]), Checkpoint: string(note)},
 	}
-	st, err := attest.NewStatement(c.org, p)
-	if err != nil {
-		return err
-	}
-	env, err := attest.Sign(st, key.KeyID, ed25519.PrivateKey(key.Private))
+	env, err := attest.Issue(c.org, p, key.KeyID, ed25519.PrivateKey(key.Private))
 	if err != nil {
 		return err
 	}
@@ -131,7 +125,7 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request, c *call)
 		ExpiresAt      time.Time `json:"expiresAt"`
 		CheckpointSize int64     `json:"checkpointSize"`
 		Envelope       string    `json:"envelope"`
-	}{a.ID, key.KeyID, sc.CompositeScore, sc.CertificationTier, now, now.Add(attestationTTL), cp.Size, "sha256:" + hex.EncodeToString(digest[:])}})
+	}{sc.AgentID, key.KeyID, sc.CompositeScore, sc.CertificationTier, now, now.Add(attestationTTL), cp.Size, "sha256:" + hex.EncodeToString(digest[:])}})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func benchGetAgent(b *testing.B, opts ...apptest.Option) {
 
 // measure runs parallel keep-alive GETs of url and reports req/s and latency
 // percentiles.
-func measure(b *testing.B, url, key string) { measureReq(b, "GET", url, key, "") }
+func measure(b *testing.B, url, key string) { measureReq(b, "GET", url, key, "", 8) }
 
 func sendB(b *testing.B, url, key, body string) (int, string) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
