@@ -91,6 +91,8 @@ type Server struct {
 	scores      map[[2]string]cachedScore // the last computed score of each agent, for the gate
 	agents      map[[2]string]cachedAgent // the last status read of each agent, for the gate
 	agentGen    uint64                    // agent writes seen; a status read before one is not kept
+	results     runResults                // graded cases of ended runs, for scoring
+	violations  violationCache            // agents' recent violations, for scoring
 	keysMu      sync.Mutex
 	keys        map[string]signingKeyEntry // the active attestation key of each org
 	checkpoints map[string]checkpointEntry // the latest signed checkpoint of each org, read at most once a second

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/probity-dev/probity"
@@ -83,7 +85,7 @@ func (s *Server) scoreInputs(ctx context.Context, tx store.Tx, org string, a pro
 			if run.Status == store.EvalCompleted {
 				in.Completed[run.ModelVersion] = append(in.Completed[run.ModelVersion], run.Suites...)
 			}
-			rs, err := allGrades(ctx, tx, org, run.ID)
+			rs, err := s.gradedCases(ctx, tx, org, run)
 			if err != nil {
 				return in, err
 			}
@@ -154,12 +156,12 @@ func (s *Server) scoreInputs(ctx context.Context, tx store.Tx, org string, a pro
 		in.Evidence = append(in.Evidence, score.Observation{Dimension: dim, Time: dk.day.Add(12 * time.Hour), Passed: true,
 			Weight: float64(min(n, runtimeDailyCap)), Source: score.SourceRuntime, Kind: dk.kind, ModelVersion: a.Model.Version})
 	}
-	vs, err := tx.ListViolations(ctx, org, store.ViolationFilter{Page: store.Page{Limit: maxScoreViolation}, AgentID: a.ID, From: from, To: now.Add(time.Microsecond)})
+	vs, err := s.violationFacts(ctx, tx, org, a.ID, from, now.Add(time.Microsecond))
 	if err != nil {
 		return in, err
 	}
 	for _, v := range vs {
-		dim, kind, ok := score.RuntimeCheck(v.Kind, violationDetail(v))
+		dim, kind, ok := score.RuntimeCheck(v.Kind, v.Detail)
 		if !ok {
 			continue
 		}
@@ -400,13 +402,29 @@ func (s *Server) RecordScores(ctx context.Context) error {
 				first = cmp.Or(first, err)
 				break
 			}
-			for _, a := range agents {
-				if err := s.recordScore(ctx, o.ID, a.ID); err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
+			// Agents are scored in parallel, one per CPU: scoring is reading
+			// (concurrent transactions) and computing.
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			next := make(chan string)
+			for range runtime.GOMAXPROCS(0) {
+				wg.Go(func() {
+					for id := range next {
+						if err := s.recordScore(ctx, o.ID, id); err != nil && ctx.Err() == nil {
+							mu.Lock()
+							first = cmp.Or(first, fmt.Errorf("scoring %s/%s: %w", o.ID, id, err))
+							mu.Unlock()
+						}
 					}
-					first = cmp.Or(first, fmt.Errorf("scoring %s/%s: %w", o.ID, a.ID, err))
-				}
+				})
+			}
+			for _, a := range agents {
+				next <- a.ID
+			}
+			close(next)
+			wg.Wait()
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			if len(agents) < p.Limit {
 				break

@@ -195,6 +195,10 @@ type Tx interface {
 	InsertViolations(ctx context.Context, orgID string, vs []Violation) error
 	// ListViolations returns violations in ledger order.
 	ListViolations(ctx context.Context, orgID string, f ViolationFilter) ([]Violation, error)
+	// LastViolation returns the ledger index of the agent's latest
+	// violation, or -1 when it has none: violations are only added, so an
+	// unchanged index means an unchanged list.
+	LastViolation(ctx context.Context, orgID, agentID string) (int64, error)
 }
 
 // Eval run statuses.

@@ -75,3 +75,12 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 	}
 	return out, classify(rows.Err(), "listing violations")
 }
+
+func (t *txn) LastViolation(ctx context.Context, orgID, agentID string) (int64, error) {
+	var idx *int64
+	err := t.tx.QueryRow(ctx, `SELECT max(ledger_index) FROM violations WHERE org_id = $1 AND agent_id = $2`, orgID, agentID).Scan(&idx)
+	if err != nil || idx == nil {
+		return -1, classify(err, "reading the latest violation")
+	}
+	return *idx, nil
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -73,4 +74,13 @@ func (t *txn) ListViolations(ctx context.Context, orgID string, f store.Violatio
 		out = append(out, v)
 	}
 	return out, classify(rows.Err(), "listing violations")
+}
+
+func (t *txn) LastViolation(ctx context.Context, orgID, agentID string) (int64, error) {
+	var idx sql.NullInt64
+	err := t.queryRow(ctx, `SELECT max(ledger_index) FROM violations WHERE org_id = ? AND agent_id = ?`, orgID, agentID).Scan(&idx)
+	if err != nil || !idx.Valid {
+		return -1, classify(err, "reading the latest violation")
+	}
+	return idx.Int64, nil
 }

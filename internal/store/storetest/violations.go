@@ -83,6 +83,14 @@ func testViolations(t *testing.T, s store.Store) {
 		}
 		_, err = tx.ListViolations(ctx, "o1", store.ViolationFilter{Page: store.Page{After: "x", Limit: 10}})
 		wantErr(t, err, probity.ErrInvalid, "listing after a bad cursor")
+		for agent, want := range map[string]int64{"a1": all[3].LedgerIndex, "a2": all[1].LedgerIndex, "a9": -1} {
+			if got, err := tx.LastViolation(ctx, "o1", agent); err != nil || got != want {
+				t.Errorf("LastViolation(%s): got %d, %v, want %d", agent, got, err, want)
+			}
+		}
+		if got, err := tx.LastViolation(ctx, "o2", "a1"); err != nil || got != -1 {
+			t.Errorf("LastViolation in another org: got %d, %v, want -1", got, err)
+		}
 		return nil
 	})
 }

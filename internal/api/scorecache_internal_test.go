@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/probity-dev/probity"
+	"github.com/probity-dev/probity/internal/pact"
+	"github.com/probity-dev/probity/internal/store"
+	"github.com/probity-dev/probity/internal/store/sqlite"
+)
+
+// The violation cache answers exactly what a fresh read answers: as the
+// window moves, when a violation is added (through any server: the check
+// is the store's), and for one timed after the window.
+func TestViolationFactsMatchStore(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := New(Options{Store: db, Config: DefaultConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(Options{Store: db, Config: DefaultConfig()}) // another replica on the same database
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	update := func(fn func(tx store.Tx) error) {
+		t.Helper()
+		if err := db.Update(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(tx store.Tx) error {
+		if err := tx.CreateOrg(ctx, probity.Org{ID: "o", CreatedAt: base}); err != nil {
+			return err
+		}
+		return tx.CreateAgent(ctx, "o", probity.Agent{ID: "a", Status: probity.StatusActive, CreatedAt: base, UpdatedAt: base})
+	})
+	n := 0
+	add := func(at time.Time) {
+		n++
+		update(func(tx store.Tx) error {
+			return tx.InsertViolations(ctx, "o", []store.Violation{{ID: fmt.Sprintf("v%d", n), AgentID: "a", PactID: "p", PactVersion: 1,
+				Clause: "scope.tools", Kind: pact.KindOutput, Severity: "major", RecordIDs: []string{"r"},
+				Explanation: "model output contains xss payload", Time: at, LedgerIndex: int64(n)}})
+		})
+	}
+	for d := range 10 {
+		add(base.Add(time.Duration(d) * 24 * time.Hour))
+	}
+	check := func(srv *Server, from, to time.Time, want int) {
+		t.Helper()
+		var got []violationFact
+		err := db.View(ctx, func(tx store.Tx) error {
+			var err error
+			got, err = srv.violationFacts(ctx, tx, "o", "a", from, to)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want {
+			t.Errorf("[%s, %s): got %d violations, want %d", from.Format(time.DateOnly), to.Format(time.DateOnly), len(got), want)
+		}
+		for _, f := range got {
+			if f.Time.Before(from) || !f.Time.Before(to) || f.Detail != "xss" {
+				t.Errorf("[%s, %s): got %+v", from, to, f)
+			}
+		}
+	}
+	day := func(d int) time.Time { return base.Add(time.Duration(d) * 24 * time.Hour) }
+	check(s, day(0), day(10), 10)
+	check(s, day(0), day(10), 10) // from memory
+	check(s, day(3), day(10), 7)  // the window moved on
+	check(s, day(3), day(5), 2)
+	add(day(20))                 // timed after the window
+	check(s, day(3), day(10), 7) // re-read: the latest changed
+	check(s, day(3), day(21), 8) // the later one is in the kept list
+	add(day(21))
+	check(other, day(3), day(22), 9) // the other replica's cache is filled
+	add(day(22))
+	check(other, day(3), day(23), 10) // and notices a violation added elsewhere
+	check(s, day(0), day(23), 13)     // an earlier start than the kept list's is read again
+}
