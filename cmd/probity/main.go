@@ -7,6 +7,7 @@
 //	probity events send FILE.jsonl send records to the server and show the violations they committed
 //	probity violations             list violations of pacts
 //	probity score show|history|gate|attestation   trust scores, the delegation gate, signed attestations
+//	probity audit [--fail-on SEV]  the fleet behavioral security audit
 //	probity eval run|list|show|results|suites|cancel   adversarial evals against an agent's endpoint
 //	probity testbed serve          the deterministic reference agents, for demos and tests
 //	probity verify ledger|record|export   check the tamper-evident ledger as a witness
@@ -59,6 +60,7 @@ func commands() []command {
 		{"pact", "lint or test a pact offline, apply it, diff its versions, evaluate its commitments (lint, apply, test, diff, evaluate)", runPact},
 		{"events", "send records from a JSON Lines file and show the violations they committed (send)", runEvents},
 		{"violations", "list violations of pacts, through the API", runViolations},
+		{"audit", "the fleet behavioral security audit: a table of every agent's risks, with an exit code to gate a pipeline", runAudit},
 		{"score", "show an agent's trust score, its history, the delegation gate, or its signed attestation (show, history, gate, attestation)", runScore},
 		{"eval", "run adversarial suites against an agent's endpoint and read the results (run, list, show, results, suites, cancel)", runEval},
 		{"key", "manage API keys, rotate the attestation signing key, offline (create, list, revoke, rotate-signing)", runKey},
