@@ -60,6 +60,7 @@ func commands() []command {
 		{"pact", "lint or test a pact offline, apply it, diff its versions, evaluate its commitments (lint, apply, test, diff, evaluate)", runPact},
 		{"events", "send records from a JSON Lines file and show the violations they committed (send)", runEvents},
 		{"violations", "list violations of pacts, through the API", runViolations},
+		{"demo", "play Probity's story on a fresh server in about a minute: a fleet, evals, an injection, a model update, incidents", runDemo},
 		{"audit", "the fleet behavioral security audit: a table of every agent's risks, with an exit code to gate a pipeline", runAudit},
 		{"score", "show an agent's trust score, its history, the delegation gate, or its signed attestation (show, history, gate, attestation)", runScore},
 		{"eval", "run adversarial suites against an agent's endpoint and read the results (run, list, show, results, suites, cancel)", runEval},
