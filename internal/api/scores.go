@@ -31,7 +31,6 @@ const (
 	scoreWindow       = 90 * 24 * time.Hour // older evidence weighs under 2^-6 with the 14-day half-life
 	maxScoreRuns      = 200                 // the newest eval runs read
 	maxScoreResults   = 100000              // graded cases read over those runs
-	maxScoreRecords   = 200000              // record samples read
 	maxScoreViolation = 20000               // violations read
 	runtimeDailyCap   = 20                  // passing runtime checks of one kind counted per day
 )
@@ -126,35 +125,25 @@ func (s *Server) scoreInputs(ctx context.Context, tx store.Tx, org string, a pro
 	// broke it; passes are counted per day (at most runtimeDailyCap of a
 	// kind, so that a busy agent's traffic does not drown its evals), each
 	// violation counts once.
-	samples, err := tx.RecordSamples(ctx, org, a.ID, from, now, maxScoreRecords)
+	days, err := tx.RecordDays(ctx, org, a.ID, from, now)
 	if err != nil {
 		return in, err
 	}
-	in.Records = len(samples)
-	if len(samples) > 0 {
-		in.LastRecordAt = samples[0].Time
-	}
-	type dayKind struct {
-		day  time.Time
-		kind string
-	}
-	daily := map[dayKind]int{}
-	for _, sm := range samples {
-		day := sm.Time.UTC().Truncate(24 * time.Hour)
+	for _, d := range days {
+		in.Records += int(d.Count)
+		if d.Last.After(in.LastRecordAt) {
+			in.LastRecordAt = d.Last
+		}
+		dim, kind := score.ScopeAdherence, score.KindScope
 		switch {
-		case sm.Type == record.ToolCall && checksScope:
-			daily[dayKind{day, score.KindScope}]++
-		case sm.Type == record.ModelOutput && checksOutput:
-			daily[dayKind{day, score.KindOutput}]++
+		case d.Type == record.ToolCall && checksScope:
+		case d.Type == record.ModelOutput && checksOutput:
+			dim, kind = score.OutputSanitization, score.KindOutput
+		default:
+			continue
 		}
-	}
-	for dk, n := range daily {
-		dim := score.ScopeAdherence
-		if dk.kind == score.KindOutput {
-			dim = score.OutputSanitization
-		}
-		in.Evidence = append(in.Evidence, score.Observation{Dimension: dim, Time: dk.day.Add(12 * time.Hour), Passed: true,
-			Weight: float64(min(n, runtimeDailyCap)), Source: score.SourceRuntime, Kind: dk.kind, ModelVersion: a.Model.Version})
+		in.Evidence = append(in.Evidence, score.Observation{Dimension: dim, Time: d.Day.Add(12 * time.Hour), Passed: true,
+			Weight: float64(min(d.Count, runtimeDailyCap)), Source: score.SourceRuntime, Kind: kind, ModelVersion: a.Model.Version})
 	}
 	vs, err := s.violationFacts(ctx, tx, org, a.ID, from, now.Add(time.Microsecond))
 	if err != nil {

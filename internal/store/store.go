@@ -113,6 +113,10 @@ type Tx interface {
 	// records with time in (from, to]: the newest limit of them, newest
 	// first.
 	RecordSamples(ctx context.Context, orgID, agentID string, from, to time.Time, limit int) ([]RecordSample, error)
+	// RecordDays counts the agent's records by UTC day and type, for the
+	// days from from's through to's, by day then type. InsertRecords keeps
+	// the counts in the same transaction.
+	RecordDays(ctx context.Context, orgID, agentID string, from, to time.Time) ([]RecordDay, error)
 
 	// InsertPactVersion stores an immutable pact version; ErrConflict if the
 	// version exists.
@@ -373,6 +377,45 @@ type RecordRow struct {
 }
 
 // RecordSample is one record as a commitment window sees it.
+// RecordDay is how many records of a type an agent had on a UTC day, and
+// the time of the latest.
+type RecordDay struct {
+	Day   time.Time // the day's midnight, UTC
+	Type  string
+	Count int64
+	Last  time.Time
+}
+
+// AgentDay is a RecordDay of one agent.
+type AgentDay struct {
+	AgentID string
+	RecordDay
+}
+
+// DayCounts groups records by agent, UTC day and type, for InsertRecords.
+func DayCounts(recs []RecordRow) []AgentDay {
+	type key struct {
+		agent, typ string
+		day        time.Time
+	}
+	idx := map[key]int{}
+	var out []AgentDay
+	for _, r := range recs {
+		k := key{r.AgentID, r.Type, r.Time.UTC().Truncate(24 * time.Hour)}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, AgentDay{r.AgentID, RecordDay{Day: k.day, Type: r.Type}})
+		}
+		out[i].Count++
+		if r.Time.After(out[i].Last) {
+			out[i].Last = r.Time
+		}
+	}
+	return out
+}
+
 type RecordSample struct {
 	ID        string
 	Type      string

@@ -168,7 +168,40 @@ func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.Reco
 			}
 			return []any{orgID, r.ID, r.AgentID, r.SessionID, r.Type, r.Time, r.LedgerIndex, r.LatencyMs, r.Failed, taint, r.Influenced}, nil
 		}))
-	return classify(err, "indexing records")
+	if err != nil {
+		return classify(err, "indexing records")
+	}
+	days := store.DayCounts(recs)
+	if len(days) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, d := range days {
+		b.Queue(`INSERT INTO record_days (org_id, agent_id, day, type, n, last) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (org_id, agent_id, day, type) DO UPDATE SET n = record_days.n + excluded.n, last = greatest(record_days.last, excluded.last)`,
+			orgID, d.AgentID, d.Day, d.Type, d.Count, d.Last)
+	}
+	return classify(t.tx.SendBatch(ctx, b).Close(), "counting records by day")
+}
+
+func (t *txn) RecordDays(ctx context.Context, orgID, agentID string, from, to time.Time) ([]store.RecordDay, error) {
+	rows, err := t.tx.Query(ctx, `SELECT day, type, n, last FROM record_days
+		WHERE org_id = $1 AND agent_id = $2 AND day >= $3 AND day <= $4 ORDER BY day, type`,
+		orgID, agentID, from.UTC().Truncate(24*time.Hour), to)
+	if err != nil {
+		return nil, classify(err, "reading record counts")
+	}
+	defer rows.Close()
+	var out []store.RecordDay
+	for rows.Next() {
+		var d store.RecordDay
+		if err := rows.Scan(&d.Day, &d.Type, &d.Count, &d.Last); err != nil {
+			return nil, classify(err, "reading record counts")
+		}
+		d.Day, d.Last = d.Day.UTC(), d.Last.UTC()
+		out = append(out, d)
+	}
+	return out, classify(rows.Err(), "reading record counts")
 }
 
 const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data, r.latency_ms, r.failed, r.taint, r.influenced`

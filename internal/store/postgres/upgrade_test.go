@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -83,6 +84,23 @@ func TestUpgradeRecordFacts(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("got %d records, want 3", n)
+	}
+	// Migration 14 counted the records by day and type.
+	var days []string
+	drows, err := conn.Query(ctx, `SELECT agent_id || ' ' || type || ' ' || n FROM record_days WHERE org_id = 'o' ORDER BY type`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drows.Close()
+	for drows.Next() {
+		var d string
+		if err := drows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		days = append(days, d)
+	}
+	if fmt.Sprint(days) != "[bot error 1 bot model_output 2]" {
+		t.Errorf("record days after the upgrade: got %v", days)
 	}
 }
 

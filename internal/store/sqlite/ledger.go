@@ -204,7 +204,36 @@ func (t *txn) InsertRecords(ctx context.Context, orgID string, recs []store.Reco
 			return classify(err, "indexing records")
 		}
 	}
+	for _, d := range store.DayCounts(recs) {
+		_, err := t.exec(ctx, `INSERT INTO record_days (org_id, agent_id, day, type, n, last) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org_id, agent_id, day, type) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
+			orgID, d.AgentID, micros(d.Day), d.Type, d.Count, micros(d.Last))
+		if err != nil {
+			return classify(err, "counting records by day")
+		}
+	}
 	return nil
+}
+
+func (t *txn) RecordDays(ctx context.Context, orgID, agentID string, from, to time.Time) ([]store.RecordDay, error) {
+	rows, err := t.query(ctx, `SELECT day, type, n, last FROM record_days
+		WHERE org_id = ? AND agent_id = ? AND day >= ? AND day <= ? ORDER BY day, type`,
+		orgID, agentID, micros(from.UTC().Truncate(24*time.Hour)), micros(to))
+	if err != nil {
+		return nil, classify(err, "reading record counts")
+	}
+	defer rows.Close()
+	var out []store.RecordDay
+	for rows.Next() {
+		var d store.RecordDay
+		var day, last int64
+		if err := rows.Scan(&day, &d.Type, &d.Count, &last); err != nil {
+			return nil, classify(err, "reading record counts")
+		}
+		d.Day, d.Last = fromMicros(day), fromMicros(last)
+		out = append(out, d)
+	}
+	return out, classify(rows.Err(), "reading record counts")
 }
 
 const recordCols = `r.id, r.agent_id, r.session_id, r.type, r.time, r.ledger_index, e.data, r.latency_ms, r.failed, r.taint, r.influenced`

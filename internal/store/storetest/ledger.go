@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ var ledgerTests = []struct {
 	{"LedgerKeyAndCheckpoints", testLedgerKey},
 	{"AuditIsALeaf", testAuditLeaf},
 	{"Records", testRecords},
+	{"RecordDays", testRecordDays},
 }
 
 func leaves(from, n int) [][]byte {
@@ -368,6 +370,68 @@ func testRecords(t *testing.T, s store.Store) {
 		all3, _ := tx.RecordSamples(ctx, "o1", "a", base.Add(-time.Second), base.Add(time.Minute), 100)
 		if len(all3) != 4 || all3[3].ID != "r0" || all3[3].LatencyMs == nil || *all3[3].LatencyMs != 12.5 || !all3[1].Failed || all3[0].Failed {
 			t.Errorf("samples with facts: got %+v", all3)
+		}
+		return nil
+	})
+}
+
+// testRecordDays: InsertRecords counts records by agent, UTC day and
+// type, adding to the counts of earlier batches; RecordDays reads a span of
+// days for one agent of one org.
+func testRecordDays(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkOrg(t, s, "o1")
+	mkOrg(t, s, "o2")
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	insert := func(org string, rows ...store.RecordRow) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			var entries [][]byte
+			for i := range rows {
+				n++
+				rows[i].ID, rows[i].SessionID = fmt.Sprintf("d%d", n), "s"
+				entries = append(entries, []byte(`{"kind":"record","id":"`+rows[i].ID+`"}`))
+			}
+			first, err := store.AppendLedger(ctx, tx, org, entries)
+			if err != nil {
+				return err
+			}
+			for i := range rows {
+				rows[i].LedgerIndex, rows[i].Entry = first+int64(i), entries[i]
+			}
+			return tx.InsertRecords(ctx, org, rows)
+		})
+	}
+	rec := func(agent, typ string, at time.Time) store.RecordRow {
+		return store.RecordRow{AgentID: agent, Type: typ, Time: at}
+	}
+	insert("o1", rec("a", "tool_call", day.Add(time.Hour)), rec("a", "tool_call", day.Add(2*time.Hour)),
+		rec("a", "model_output", day.Add(3*time.Hour)), rec("b", "tool_call", day.Add(time.Hour)),
+		rec("a", "tool_call", day.Add(30*time.Hour)))
+	insert("o1", rec("a", "tool_call", day.Add(5*time.Hour))) // a later batch adds to the day
+	insert("o2", rec("a", "tool_call", day.Add(time.Hour)))
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.RecordDays(ctx, "o1", "a", day.Add(12*time.Hour), day.Add(48*time.Hour))
+		if err != nil {
+			return err
+		}
+		want := []store.RecordDay{
+			{Day: day, Type: "model_output", Count: 1, Last: day.Add(3 * time.Hour)},
+			{Day: day, Type: "tool_call", Count: 3, Last: day.Add(5 * time.Hour)},
+			{Day: day.Add(24 * time.Hour), Type: "tool_call", Count: 1, Last: day.Add(30 * time.Hour)},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("record days of o1/a: got %+v, want %+v", got, want)
+		}
+		if got, _ := tx.RecordDays(ctx, "o1", "a", day.Add(25*time.Hour), day.Add(26*time.Hour)); len(got) != 1 || got[0].Count != 1 {
+			t.Errorf("the second day alone: got %+v", got)
+		}
+		if got, _ := tx.RecordDays(ctx, "o2", "a", day, day.Add(48*time.Hour)); len(got) != 1 || got[0].Count != 1 {
+			t.Errorf("record days of o2/a: got %+v, want one record", got)
+		}
+		if got, _ := tx.RecordDays(ctx, "o1", "zz", day, day.Add(48*time.Hour)); len(got) != 0 {
+			t.Errorf("record days of an agent with none: got %+v", got)
 		}
 		return nil
 	})
