@@ -203,6 +203,80 @@ type Tx interface {
 	// violation, or -1 when it has none: violations are only added, so an
 	// unchanged index means an unchanged list.
 	LastViolation(ctx context.Context, orgID, agentID string) (int64, error)
+
+	// InsertIncident stores a new incident whose opening leaf is already in
+	// the ledger; ErrConflict if the id is taken or the agent has an active
+	// (open or acknowledged) incident of the same rule.
+	InsertIncident(ctx context.Context, orgID string, in Incident) error
+	// UpdateIncident writes an incident's status, times and body;
+	// ErrNotFound if there is none.
+	UpdateIncident(ctx context.Context, orgID string, in Incident) error
+	GetIncident(ctx context.Context, orgID, id string) (Incident, error)
+	// ActiveIncidents returns the agent's open and acknowledged incidents,
+	// oldest first.
+	ActiveIncidents(ctx context.Context, orgID, agentID string) ([]Incident, error)
+	// ListIncidents returns incidents newest first (by the ledger index of
+	// their opening); Page.After is the decimal ledger index of the last
+	// incident of the previous page.
+	ListIncidents(ctx context.Context, orgID string, f IncidentFilter) ([]Incident, error)
+	// IncidentSummary counts the agent's active incidents by severity and
+	// says when each rule's incident was last resolved.
+	IncidentSummary(ctx context.Context, orgID, agentID string) (IncidentSummary, error)
+	// SetIncidentRules stores the org's incident rules document, replacing
+	// any; IncidentRules reads it, ErrNotFound if the org has none.
+	SetIncidentRules(ctx context.Context, orgID string, doc []byte, at time.Time) error
+	IncidentRules(ctx context.Context, orgID string) ([]byte, error)
+
+	// AddActivity adds counts to the agents' hourly activity rollups.
+	AddActivity(ctx context.Context, orgID string, as []Activity) error
+	// ListActivity returns the agent's rollups of hours in [from, to), by
+	// hour then tool.
+	ListActivity(ctx context.Context, orgID, agentID string, from, to time.Time) ([]Activity, error)
+	// PruneActivity deletes every org's rollups of hours before before.
+	PruneActivity(ctx context.Context, before time.Time) error
+	// InsertAnomalies stores anomaly flags, skipping ids already stored, and
+	// returns how many were new.
+	InsertAnomalies(ctx context.Context, orgID string, as []Anomaly) (int, error)
+	// ListAnomalies returns flags newest first (by start, then id); Page.After
+	// is the cursor the previous page's last flag gives (AnomalyCursor).
+	ListAnomalies(ctx context.Context, orgID string, f AnomalyFilter) ([]Anomaly, error)
+
+	// InsertSink stores a sink; ErrConflict if the id exists.
+	InsertSink(ctx context.Context, orgID string, sk Sink) error
+	GetSink(ctx context.Context, orgID, id string) (Sink, error)
+	// ListSinks returns sinks by id; Page.After is the last id.
+	ListSinks(ctx context.Context, orgID string, p Page) ([]Sink, error)
+	// DeleteSink removes a sink with its deliveries; ErrNotFound if none.
+	DeleteSink(ctx context.Context, orgID, id string) error
+	// InsertDeliveries queues deliveries (the outbox); ErrConflict if an id
+	// is taken.
+	InsertDeliveries(ctx context.Context, orgID string, ds []Delivery) error
+	GetDelivery(ctx context.Context, orgID, id string) (Delivery, error)
+	// ListDeliveries returns a sink's deliveries newest first (by id, which
+	// sorts by time); Page.After is the id of the last of the previous page.
+	ListDeliveries(ctx context.Context, orgID string, f DeliveryFilter) ([]Delivery, error)
+	// DeliveryAttempts returns the attempts of the deliveries ids, by
+	// delivery and then in order.
+	DeliveryAttempts(ctx context.Context, orgID string, ids []string) ([]DeliveryAttempt, error)
+	// ClaimDeliveries takes, across orgs, up to limit pending deliveries due
+	// at or before now whose sink is not in skip, oldest due first: each is
+	// marked with claim and is not due again until now+lease, so that a
+	// claimer that dies gives it back. On PostgreSQL rows another
+	// transaction holds are skipped, so replicas never take the same one.
+	ClaimDeliveries(ctx context.Context, claim string, now time.Time, lease time.Duration, limit int, skip []SinkRef) ([]ClaimedDelivery, error)
+	// FinishDeliveries records what became of claimed deliveries. A result
+	// whose claim is no longer the delivery's (its lease ran out and another
+	// claimer took it) changes nothing.
+	FinishDeliveries(ctx context.Context, rs []DeliveryResult) error
+	// ReplayDeliveries queues again, due at now with a fresh attempt count,
+	// the sink's deliveries ids that are sent or dead, or with no ids every
+	// dead one. It returns how many it queued.
+	ReplayDeliveries(ctx context.Context, orgID, sinkID string, ids []string, now time.Time) (int, error)
+	// OutboxBacklog counts pending deliveries across orgs.
+	OutboxBacklog(ctx context.Context) (int64, error)
+	// PruneDeliveries deletes, across orgs, deliveries sent before before,
+	// with their attempts, and returns how many.
+	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Eval run statuses.
@@ -308,6 +382,95 @@ type DueSchedule struct {
 	Schedule
 }
 
+// Sink is a destination of events: a webhook, a syslog receiver or a
+// Splunk HTTP Event Collector. Its kind's settings are opaque here.
+type Sink struct {
+	ID          string
+	Name        string
+	Kind        string // webhook, syslog or splunk_hec
+	Format      string // json, ocsf or cef
+	Config      []byte // the kind's settings, JSON
+	Secret      string // the webhook signing secret or the HEC token
+	MinSeverity string
+	EventTypes  []string // empty: every type
+	CreatedAt   time.Time
+	CreatedBy   string
+}
+
+// SinkRef names one org's sink.
+type SinkRef struct{ OrgID, SinkID string }
+
+// Delivery statuses.
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryDead    = "dead"
+)
+
+// Delivery is one event on its way to one sink: the event itself, where it
+// stands, and the last attempt.
+type Delivery struct {
+	ID          string
+	SinkID      string
+	EventID     string
+	EventType   string
+	Severity    string
+	AgentID     string
+	EventTime   time.Time
+	Body        []byte // the event, JSON
+	Status      string
+	Attempts    int       // since it was queued or last replayed
+	Tries       int       // over its whole life: the attempt log's length
+	NextAttempt time.Time // when a pending one is due
+	LastAttempt time.Time // zero before the first attempt
+	LastCode    int       // the last attempt's HTTP status, 0 if none
+	LastError   string
+	CreatedAt   time.Time
+	SentAt      time.Time // zero until sent
+}
+
+// DeliveryFilter selects a sink's deliveries; an empty Status selects all.
+type DeliveryFilter struct {
+	Page
+	SinkID string
+	Status string
+}
+
+// DeliveryAttempt is one try to hand a delivery to its sink.
+type DeliveryAttempt struct {
+	DeliveryID string
+	Seq        int // 1 for the first try of the delivery's life
+	Time       time.Time
+	Duration   time.Duration
+	Code       int    // HTTP status, 0 for other transports or no answer
+	Error      string // empty when it was sent
+}
+
+// ClaimedDelivery is a delivery taken for sending, with its org, its sink
+// and the claim that FinishDeliveries checks.
+type ClaimedDelivery struct {
+	OrgID string
+	Delivery
+	Sink  Sink
+	Claim string
+}
+
+// Outcomes of a claimed delivery.
+const (
+	OutcomeSent     = "sent"     // the sink took it
+	OutcomeRetry    = "retry"    // it failed; try again at Next
+	OutcomeDead     = "dead"     // it failed for the last time
+	OutcomeReleased = "released" // it was not tried; due again at Next
+)
+
+// DeliveryResult is what became of a claimed delivery.
+type DeliveryResult struct {
+	OrgID, ID, Claim string
+	Outcome          string
+	Attempt          DeliveryAttempt // unused when released
+	Next             time.Time       // for retry and released
+}
+
 // Violation is a stored breach of a pact clause: which version of which
 // pact, the records that are its evidence, and its ledger leaf.
 type Violation struct {
@@ -336,6 +499,108 @@ type ViolationFilter struct {
 	Severity string
 	Kind     string
 	From, To time.Time
+}
+
+// Incident statuses as the store filters them; StatusActive selects open
+// and acknowledged incidents together.
+const (
+	IncidentOpen         = "open"
+	IncidentAcknowledged = "acknowledged"
+	IncidentResolved     = "resolved"
+	IncidentActive       = "active"
+)
+
+// Incident is a stored incident: what incidents are looked up by, and the
+// whole incident (internal/incident.Incident) as JSON in Body.
+type Incident struct {
+	ID         string
+	AgentID    string
+	Rule       string
+	Severity   string
+	Status     string
+	OpenedAt   time.Time
+	UpdatedAt  time.Time
+	ResolvedAt time.Time // zero while active
+	// ResolvedIndex is the leaf of its resolution, when ResolvedAt is set.
+	ResolvedIndex int64
+	LedgerIndex   int64 // the leaf of its opening
+	Body          []byte
+}
+
+// IncidentFilter selects incidents; empty fields select all. Status may be
+// IncidentActive. Since selects incidents updated (opened, given evidence,
+// acknowledged or resolved) at or after it.
+type IncidentFilter struct {
+	Page
+	AgentID  string
+	Status   string
+	Severity string
+	Rule     string
+	Since    time.Time
+}
+
+// IncidentSummary is an agent's incidents as scores and rules need them.
+type IncidentSummary struct {
+	// Active incidents by severity.
+	Critical, High, Medium int
+	// LastCritical is when the agent's latest critical incident opened;
+	// zero if it never had one.
+	LastCritical time.Time
+	// Resolved maps a rule to the latest resolution of the agent's
+	// incidents of that rule.
+	Resolved map[string]Resolution
+}
+
+// Resolution is when an incident was resolved, and the leaf that says so.
+type Resolution struct {
+	At          time.Time
+	LedgerIndex int64
+}
+
+// Activity is an agent's activity in one hour. The row with Tool "" holds
+// the totals; a row per tool holds that tool's calls in ToolCalls.
+type Activity struct {
+	AgentID    string
+	Hour       time.Time
+	Tool       string
+	Records    int64
+	ToolCalls  int64
+	Errors     int64
+	Violations int64
+}
+
+// Anomaly is a stored anomaly flag (internal/incident.Flag as JSON in Body).
+type Anomaly struct {
+	ID       string
+	AgentID  string
+	Metric   string
+	Start    time.Time
+	End      time.Time
+	Detected time.Time
+	Body     []byte
+}
+
+// AnomalyFilter selects flags; an empty AgentID selects every agent's, and
+// From (inclusive) and To (exclusive) bound their start when set.
+type AnomalyFilter struct {
+	Page
+	AgentID  string
+	From, To time.Time
+}
+
+// AnomalyCursor is the Page.After that continues a list of anomalies after a.
+func AnomalyCursor(a Anomaly) string {
+	return strconv.FormatInt(a.Start.UTC().UnixMicro(), 10) + "/" + a.ID
+}
+
+// ParseAnomalyCursor reads an AnomalyCursor.
+func ParseAnomalyCursor(c string) (start time.Time, id string, err error) {
+	us, id, ok := strings.Cut(c, "/")
+	n, perr := strconv.ParseInt(us, 10, 64)
+	if !ok || perr != nil || id == "" {
+		return time.Time{}, "", probity.Invalid("cursor", "not a cursor this list returned")
+	}
+	return time.UnixMicro(n).UTC(), id, nil
 }
 
 // PactVersion is one immutable version of a pact: its canonical form (what

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, violationTests...)
 	tests = append(tests, evalTests...)
 	tests = append(tests, scoreTests...)
+	tests = append(tests, incidentTests...)
+	tests = append(tests, sinkTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
