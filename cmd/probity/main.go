@@ -6,8 +6,11 @@
 //	probity pact lint|apply|test|diff|evaluate   check pacts offline, store them, compare versions, judge commitments
 //	probity events send FILE.jsonl send records to the server and show the violations they committed
 //	probity violations             list violations of pacts
+//	probity sink create|list|show|delete|deliveries|replay   SIEM/SOAR destinations: webhooks, syslog (CEF), Splunk HEC
+//	probity incident list|show|ack|resolve   behavioral security incidents and their lifecycle
 //	probity score show|history|gate|attestation   trust scores, the delegation gate, signed attestations
 //	probity audit [--fail-on SEV]  the fleet behavioral security audit
+//	probity report board [--format pdf]   the board report, in Markdown, HTML, JSON or PDF
 //	probity eval run|list|show|results|suites|cancel   adversarial evals against an agent's endpoint
 //	probity testbed serve          the deterministic reference agents, for demos and tests
 //	probity verify ledger|record|export   check the tamper-evident ledger as a witness
@@ -60,9 +63,12 @@ func commands() []command {
 		{"pact", "lint or test a pact offline, apply it, diff its versions, evaluate its commitments (lint, apply, test, diff, evaluate)", runPact},
 		{"events", "send records from a JSON Lines file and show the violations they committed (send)", runEvents},
 		{"violations", "list violations of pacts, through the API", runViolations},
+		{"sink", "send events to a SIEM or SOAR: webhooks, syslog with CEF, Splunk HEC, and their delivery log (create, list, show, delete, deliveries, replay)", runSink},
+		{"incident", "behavioral security incidents: list, show, acknowledge, resolve with a root cause (list, show, ack, resolve)", runIncident},
 		{"demo", "play Probity's story on a fresh server in about a minute: a fleet, evals, an injection, a model update, incidents", runDemo},
 		{"audit", "the fleet behavioral security audit: a table of every agent's risks, with an exit code to gate a pipeline", runAudit},
 		{"score", "show an agent's trust score, its history, the delegation gate, or its signed attestation (show, history, gate, attestation)", runScore},
+		{"report", "the board report: the fleet's behavioral security, mapped to the EU AI Act and the OWASP LLM Top 10 (board)", runReport},
 		{"eval", "run adversarial suites against an agent's endpoint and read the results (run, list, show, results, suites, cancel)", runEval},
 		{"key", "manage API keys, rotate the attestation signing key, offline (create, list, revoke, rotate-signing)", runKey},
 		{"org", "create an org offline, with its first admin key", runOrg},

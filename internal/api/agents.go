@@ -314,6 +314,16 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, c *call, stat
 		if err := tx.UpdateAgent(r.Context(), c.org, a); err != nil {
 			return err
 		}
+		if err := s.emit(r.Context(), tx, c.org, agentStatusEvent(a)); err != nil {
+			return err
+		}
+		if rc, ok := change.(reactivateInput); ok {
+			// Reactivating is the resolution of the incident that
+			// suspended the agent: its root cause is the incident's.
+			if err := s.resolveSuspensions(r.Context(), tx, c.org, c.actor(), id, rc.RootCause, a.UpdatedAt.UTC().Truncate(time.Microsecond)); err != nil {
+				return err
+			}
+		}
 		return s.audit(r, tx, c, a.UpdatedAt, action, "agent:"+id, change)
 	})
 	if err != nil {

@@ -102,6 +102,9 @@ type Server struct {
 	targetSlots map[endpoint]chan struct{} // per endpoint, shared by runs
 	evalWake    chan struct{}              // a run was queued here
 	evalClient  *http.Client               // shared by eval targets
+	inc         incidents                  // incident rules, agents due, activity rollups (incidents.go)
+
+	outboxWake func() // tells the delivery worker that deliveries were queued (emit.go)
 }
 
 // Options are a Server's dependencies.

@@ -178,6 +178,20 @@ var endpoints = []endpoint{
 	{method: "POST", path: "/v1/api-keys/{id}/revoke", scope: "admin", idKind: "key"},
 	{method: "GET", path: "/v1/audit", scope: "read"},
 	{method: "GET", path: "/v1/violations", scope: "read"},
+	{method: "GET", path: "/v1/incidents", scope: "read"},
+	{method: "GET", path: "/v1/incidents/{id}", scope: "read", idKind: "incident"},
+	{method: "POST", path: "/v1/incidents/{id}/acknowledge", scope: "admin", idKind: "incident", body: `{"note":"on it"}`, wrongType: `{"note":5}`, wrongField: "note"},
+	{method: "POST", path: "/v1/incidents/{id}/resolve", scope: "admin", idKind: "incident", body: `{"rootCause":"x"}`, wrongType: `{"rootCause":5}`, wrongField: "rootCause"},
+	{method: "GET", path: "/v1/incidents/rules", scope: "read"},
+	{method: "PUT", path: "/v1/incidents/rules", scope: "admin", body: `{"rules":{}}`, wrongType: `{"anomaly":{"threshold":"x"}}`, wrongField: "anomaly.threshold", maxBody: 64 << 10},
+	{method: "GET", path: "/v1/agents/{id}/anomalies", scope: "read", idKind: "agent"},
+	{method: "POST", path: "/v1/sinks", scope: "admin", body: `{"kind":"webhook","url":"ftp://x.example/hook"}`, wrongType: `{"kind":"webhook","eventTypes":"incident.opened"}`, wrongField: "eventTypes"},
+	{method: "GET", path: "/v1/sinks", scope: "read"},
+	{method: "GET", path: "/v1/sinks/{id}", scope: "read", idKind: "sink"},
+	{method: "DELETE", path: "/v1/sinks/{id}", scope: "admin", idKind: "sink"},
+	{method: "GET", path: "/v1/sinks/{id}/deliveries", scope: "read", idKind: "sink"},
+	{method: "POST", path: "/v1/sinks/{id}/replay", scope: "admin", idKind: "sink", body: `{"dead":true}`, wrongType: `{"dead":"yes"}`, wrongField: "dead"},
+	{method: "GET", path: "/v1/reports/board", scope: "read"},
 	{method: "GET", path: "/v1/agents/{id}/records", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/agents/{id}/score", scope: "read", idKind: "agent"},
 	{method: "GET", path: "/v1/agents/{id}/score/history", scope: "read", idKind: "agent"},
@@ -249,7 +263,7 @@ func TestBadInput(t *testing.T) {
 				tc{name: "overlong id", path: strings.Replace(tmpl, "{id}", strings.Repeat("a", 65), 1), key: f.admin, body: e.body, status: 400, code: "invalid_argument", field: "id"},
 			)
 		}
-		if e.method == "GET" && e.idKind == "" && !strings.HasPrefix(e.path, "/v1/ledger") && e.path != "/v1/keys" {
+		if e.method == "GET" && e.idKind == "" && !strings.HasPrefix(e.path, "/v1/ledger") && e.path != "/v1/keys" && e.path != "/v1/incidents/rules" {
 			cases = append(cases,
 				tc{name: "bad limit", path: path + "?limit=0", key: f.admin, status: 400, code: "invalid_argument", field: "limit"},
 				tc{name: "huge limit", path: path + "?limit=5000", key: f.admin, status: 400, code: "invalid_argument", field: "limit"},

@@ -216,7 +216,10 @@ func (s *Server) evaluatePact(ctx context.Context, org string, v store.PactVersi
 		if first != start {
 			return fmt.Errorf("%w: the ledger grew from %d to %d under its lock", store.ErrLedgerDamaged, start, first)
 		}
-		return tx.InsertViolations(ctx, org, vs)
+		if err := tx.InsertViolations(ctx, org, vs); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, org, violationEvents(vs)...)
 	})
 	if err != nil {
 		return nil, err

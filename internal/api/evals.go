@@ -845,7 +845,10 @@ func (s *Server) execute(ctx context.Context, org string, run store.EvalRun, own
 				return err
 			}
 			cur.Status, cur.Reason, cur.FinishedAt, cur.Owner = store.EvalFailed, reason, s.now().UTC().Truncate(time.Microsecond), ""
-			return tx.UpdateEvalRun(wctx, org, cur)
+			if err := tx.UpdateEvalRun(wctx, org, cur); err != nil {
+				return err
+			}
+			return s.emit(wctx, tx, org, evalEvent(cur))
 		})
 		if err != nil {
 			s.log.Warn("marking an eval run failed", "run", run.ID, "err", err)
@@ -1133,7 +1136,10 @@ func (s *Server) finish(ctx context.Context, org, id, owner string) error {
 			return err
 		}
 		cur.Status, cur.FinishedAt, cur.Owner, cur.Done = store.EvalCompleted, s.now().UTC().Truncate(time.Microsecond), "", len(rs)
-		return tx.UpdateEvalRun(wctx, org, cur)
+		if err := tx.UpdateEvalRun(wctx, org, cur); err != nil {
+			return err
+		}
+		return s.emit(wctx, tx, org, evalEvent(cur))
 	})
 	if err != nil {
 		s.log.Warn("completing an eval run", "run", id, "err", err)

@@ -238,6 +238,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 	}
 	defer unlock()
 	var sessions, touched map[sessionKey]*sessionState
+	var stored []*record.Record // the records the batch added
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		res.Violations = res.Violations[:0]
 		if err := tx.LockLedger(ctx, org); err != nil {
@@ -335,12 +336,16 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 			if err := tx.InsertViolations(ctx, org, vs); err != nil {
 				return err
 			}
+			if err := s.emit(ctx, tx, org, violationEvents(vs)...); err != nil {
+				return err
+			}
 		}
 		for _, v := range vs {
 			res.Violations = append(res.Violations, viewOfViolation(v))
 		}
 		res.Accepted = len(rows)
 		sessions = chk.sessions
+		stored = accepted
 		return nil
 	})
 	if err != nil {
@@ -351,6 +356,7 @@ func (s *Server) ingest(ctx context.Context, org string, recs []record.Record, b
 		return ingestResult{}, err
 	}
 	s.checker.keep(sessions)
+	s.afterIngest(org, stored, res.Violations)
 	if res.Accepted > 0 {
 		seen := map[string]bool{}
 		for i := range recs {

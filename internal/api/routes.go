@@ -59,7 +59,24 @@ func (s *Server) routeTable() []route {
 
 		{pattern: "GET /v1/violations", scope: read, h: s.listViolations},
 
+		{pattern: "GET /v1/incidents", scope: read, h: s.listIncidents},
+		{pattern: "GET /v1/incidents/{id}", scope: read, h: s.getIncident},
+		{pattern: "POST /v1/incidents/{id}/acknowledge", scope: admin, h: s.acknowledgeIncident},
+		{pattern: "POST /v1/incidents/{id}/resolve", scope: admin, h: s.resolveIncident},
+		{pattern: "GET /v1/incidents/rules", scope: read, h: s.getIncidentRules},
+		{pattern: "PUT /v1/incidents/rules", scope: admin, maxBody: maxRulesBytes, h: s.putIncidentRules},
+		{pattern: "GET /v1/agents/{id}/anomalies", scope: read, h: s.listAnomalies},
+
+		{pattern: "POST /v1/sinks", scope: admin, h: s.createSink},
+		{pattern: "GET /v1/sinks", scope: read, h: s.listSinks},
+		{pattern: "GET /v1/sinks/{id}", scope: read, h: s.getSink},
+		{pattern: "DELETE /v1/sinks/{id}", scope: admin, h: s.deleteSink},
+		{pattern: "GET /v1/sinks/{id}/deliveries", scope: read, h: s.listDeliveries},
+		{pattern: "POST /v1/sinks/{id}/replay", scope: admin, h: s.replayDeliveries},
+
 		{pattern: "GET /v1/audit", scope: read, h: s.listAudit},
+
+		{pattern: "GET /v1/reports/board", scope: read, h: s.boardReport},
 
 		{pattern: "GET /v1/ledger/checkpoint", scope: read, h: s.getCheckpoint},
 		{pattern: "GET /v1/ledger/entries", scope: read, h: s.getEntries},

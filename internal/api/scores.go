@@ -38,6 +38,9 @@ const (
 // scoreInputs gathers what a score of agent a at now is computed from.
 func (s *Server) scoreInputs(ctx context.Context, tx store.Tx, org string, a probity.Agent, now time.Time) (score.Inputs, error) {
 	in := score.Inputs{AgentID: a.ID, Model: a.Model, RegisteredAt: a.CreatedAt, Completed: map[string][]string{}}
+	if err := s.incidentScoreInputs(ctx, tx, org, &in); err != nil {
+		return in, err
+	}
 	from := now.Add(-scoreWindow)
 
 	// The pact: what it binds, which OWASP items its clauses monitor, and
@@ -458,6 +461,9 @@ func (s *Server) RecordDirtyScores(ctx context.Context) error {
 
 // recordScore stores the agent's score if it changed.
 func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
+	// Once the score is recorded (or found unchanged), the incident rules
+	// look at it.
+	defer s.markIncidentsDue(org, agentID)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var sc score.Score
 	var changed bool
@@ -508,6 +514,9 @@ func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
 		}
 		idx, err := store.AppendLedger(ctx, tx, org, [][]byte{leaf})
 		if err != nil {
+			return err
+		}
+		if err := s.emitScore(ctx, tx, org, sc); err != nil {
 			return err
 		}
 		return tx.InsertScore(ctx, org, store.ScoreSnapshot{AgentID: agentID, ComputedAt: now, Composite: sc.CompositeScore,

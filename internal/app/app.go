@@ -22,9 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/incident"
+	"github.com/probity-dev/probity/internal/notify"
 	"github.com/probity-dev/probity/internal/store"
 	"github.com/probity-dev/probity/internal/store/postgres"
 	"github.com/probity-dev/probity/internal/store/sqlite"
+	"github.com/probity-dev/probity/internal/web"
 )
 
 // Config is the whole server configuration.
@@ -46,6 +49,11 @@ type Config struct {
 	// EvalWorkers is how many eval runs this server runs at once (0: none;
 	// another replica runs them).
 	EvalWorkers int
+	// IncidentRules names a rules document (--incident-rules) laid over
+	// the default incident rules; empty for the defaults.
+	IncidentRules string
+	// Delivery tunes the outbox worker that sends events to sinks.
+	Delivery notify.Config
 	// Now is the server's clock; nil is the real one. Tests set it.
 	Now func() time.Time
 }
@@ -63,6 +71,7 @@ func Default() Config {
 		CommitmentInterval: 5 * time.Minute,
 		EvalWorkers:        2,
 		ScoreInterval:      time.Hour,
+		Delivery:           notify.DefaultConfig(),
 	}
 }
 
@@ -99,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.CommitmentInterval < time.Second || c.CommitmentInterval > 24*time.Hour {
 		return fmt.Errorf("--commitment-interval %s: want between 1s and 24h", c.CommitmentInterval)
+	}
+	if err := c.Delivery.Validate(); err != nil {
+		return err
 	}
 	return c.API.Validate()
 }
@@ -181,6 +193,15 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A bad rules file stops the server before it touches anything.
+	var rules *incident.Config
+	if cfg.IncidentRules != "" {
+		r, err := LoadIncidentRules(cfg.IncidentRules)
+		if err != nil {
+			return nil, err
+		}
+		rules = &r
+	}
 	s := &Server{cfg: cfg, log: log, done: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -221,8 +242,22 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		return nil, err
 	}
 	s.api = apiServer
+	if rules != nil {
+		if err := apiServer.SetIncidentRules(*rules); err != nil {
+			return nil, err
+		}
+	}
+	deliveries, err := notify.NewDispatcher(notify.Options{Store: s.store, Logger: log, Registry: reg, Config: cfg.Delivery, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	apiServer.SetOutboxWake(deliveries.Wake)
+	dashboard, err := web.New(web.Options{API: apiServer, Logger: log, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           apiServer.Handler(),
+		Handler:           withDashboard(apiServer.Handler(), dashboard),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
@@ -260,14 +295,40 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	ectx, stopEvals := context.WithCancel(context.Background())
 	evalsDone := make(chan struct{})
 	go func() { defer close(evalsDone); apiServer.RunEvals(ectx, cfg.EvalWorkers) }()
+	// Incidents are evaluated as agents become due (new scores, confirmed
+	// injections, anomalies); activity rollups are flushed every second
+	// and judged for anomalies hourly.
+	ictx, stopIncidents := context.WithCancel(context.Background())
+	incidentsDone := make(chan struct{})
+	go func() { defer close(incidentsDone); apiServer.RunIncidents(ictx) }()
+	stopActivity := s.every(time.Second, time.Second, "flushing activity rollups", apiServer.FlushActivity)
+	stopAnomalies := s.every(time.Minute, time.Hour, "detecting anomalies", apiServer.DetectAnomalies)
+	dctx, stopDeliveries := context.WithCancel(context.Background())
+	deliveriesDone := make(chan struct{})
+	go func() { defer close(deliveriesDone); deliveries.Run(dctx) }()
+	stopBacklog := s.every(time.Second, 15*time.Second, "measuring the outbox", deliveries.MeasureBacklog)
+	stopPrune := s.every(time.Minute, time.Hour, "pruning sent deliveries", deliveries.Prune)
 	s.stopBackground = func() {
 		stopSchedules()
 		stopScores()
 		stopDirty()
 		stopEvals()
 		<-evalsDone
+		stopAnomalies()
+		stopActivity()
+		if err := apiServer.FlushActivity(context.Background()); err != nil {
+			log.Warn("flushing activity rollups at shutdown", "err", err)
+		}
+		stopIncidents()
+		<-incidentsDone
 		stopSigner()
 		stopCommitments()
+		// Last, so that events emitted while the rest stopped are sent;
+		// what is still pending waits in the outbox for the next start.
+		stopBacklog()
+		stopPrune()
+		stopDeliveries()
+		<-deliveriesDone
 	}
 	go func() {
 		var err error
@@ -282,6 +343,23 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		s.done <- err
 	}()
 	return s, nil
+}
+
+// apiPaths are the paths the API answers; the dashboard answers the rest.
+var apiPaths = []string{"/v1/", "/otlp/", "/healthz", "/readyz", "/metrics", "/openapi.yaml"}
+
+// withDashboard sends the API's paths to the API and every other path to
+// the dashboard.
+func withDashboard(apiHandler, dashboard http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range apiPaths {
+			if r.URL.Path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(r.URL.Path, p)) {
+				apiHandler.ServeHTTP(w, r)
+				return
+			}
+		}
+		dashboard.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the server listens on.
@@ -390,4 +468,18 @@ func (s *Server) every(first, interval time.Duration, what string, job func(cont
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// LoadIncidentRules reads a rules document (--incident-rules) over the
+// default rules; every problem is reported, each with its field and line.
+func LoadIncidentRules(path string) (incident.Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return incident.Config{}, fmt.Errorf("--incident-rules: %w", err)
+	}
+	cfg, err := incident.Parse(src, incident.Default())
+	if err != nil {
+		return cfg, fmt.Errorf("--incident-rules %s:\n%w", path, err)
+	}
+	return cfg, nil
 }
