@@ -263,6 +263,11 @@ type demo struct {
 	url     string
 	key     string
 	closers []func()
+
+	hook       *webhookReceiver
+	syslogAddr string // rsyslogd's TCP listener, when rsyslogd is installed
+	syslogFile string // where rsyslogd writes what it receives
+	sinkIDs    []string
 }
 
 func (d *demo) close() {
@@ -277,6 +282,10 @@ func (d *demo) step(format string, args ...any) {
 
 func (d *demo) play(ctx context.Context, listen string) error {
 	if err := d.start(ctx, listen); err != nil {
+		return err
+	}
+	d.step("SIEM/SOAR: a signed webhook and syslog with CEF")
+	if err := d.sinks(ctx); err != nil {
 		return err
 	}
 	fleet := demoFleet()
@@ -296,8 +305,21 @@ func (d *demo) play(ctx context.Context, listen string) error {
 	if err := d.drift(ctx); err != nil {
 		return err
 	}
+	d.step("Incidents")
+	if err := d.incidents(ctx); err != nil {
+		return err
+	}
 	d.step("Trust scores")
-	return d.scores(ctx, fleet)
+	if err := d.scores(ctx, fleet); err != nil {
+		return err
+	}
+	d.step("Deliveries: every event for the sinks, delivered")
+	if err := d.deliveries(ctx); err != nil {
+		return err
+	}
+	d.step("The fleet audit")
+	d.audit(ctx)
+	return nil
 }
 
 // start runs the server on the embedded store and the reference agents.
@@ -334,6 +356,9 @@ func (d *demo) start(ctx context.Context, listen string) error {
 	go d.tb.Serve(ln)
 	d.closers = append(d.closers, func() { d.tb.Close() })
 	d.tbURL = "http://" + ln.Addr().String()
+	if err := d.startReceivers(); err != nil {
+		return err
+	}
 	fmt.Fprintf(d.out, "Probity is serving %s (data in %s); the reference agents answer at %s.\n", d.url, d.dir, d.tbURL)
 	return nil
 }
@@ -605,6 +630,10 @@ func (d *demo) where() {
 	fmt.Fprintf(tw, "  Admin key:\t%s (in %s)\n", d.key, filepath.Join(d.dir, "admin.key"))
 	fmt.Fprintf(tw, "  CLI:\texport PROBITY_SERVER=%s PROBITY_KEY=$(cat %s)\n", d.url, filepath.Join(d.dir, "admin.key"))
 	fmt.Fprintf(tw, "  Docs:\tdocs/ in the source tree (README.md, docs/scoring.md, docs/incidents.md, docs/sinks.md)\n")
+	fmt.Fprintf(tw, "  Webhook receiver:\t%s\n", d.hook.url)
+	if d.syslogFile != "" {
+		fmt.Fprintf(tw, "  Syslog (CEF):\t%s\n", d.syslogFile)
+	}
 	fmt.Fprintf(tw, "  Server log:\t%s\n", filepath.Join(d.dir, "probity.log"))
 	tw.Flush()
 }

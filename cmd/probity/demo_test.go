@@ -11,8 +11,10 @@ import (
 // TestDemo plays the whole demo on a fresh data directory and checks the
 // story it tells: the fleet registered, every baseline run, the injected
 // web page leading the inbox assistant to a confirmed injection-influenced
-// e-mail, the billing agent's model update with its new baseline, and
-// where things are.
+// e-mail, a critical incident and the agent's suspension, the billing
+// agent's model update with its new baseline and a high incident, every
+// incident delivered to the signed webhook (and to rsyslog as CEF), the
+// audit failing on critical, and where things are.
 func TestDemo(t *testing.T) {
 	isolate(t)
 	dir := filepath.Join(t.TempDir(), "demo")
@@ -27,11 +29,29 @@ func TestDemo(t *testing.T) {
 		"critical injection_influenced (confirmed)",
 		"billing-agent now runs drifting 2026-04",
 		"1/1 runs done",
+		"critical inbox-assistant  confirmed injection-influenced action",
+		"high     billing-agent    model update 2026-01 → 2026-04 moved",
+		"inbox-assistant is suspended: suspended by incident",
+		"the gate: allow=false (the agent is suspended)",
+		"webhook  incident.opened  2",
+		"webhook  agent.suspended  1",
+		"probity audit --fail-on critical exits 8",
 		"Admin key:",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "rsyslogd is not installed") {
+		if os.Getenv("CI") == "true" {
+			t.Error("rsyslogd is not installed, and CI must show CEF delivery (apt-get install rsyslog)")
+		}
+	} else if m := regexp.MustCompile(`rsyslog wrote (\d+) CEF messages`).FindStringSubmatch(out); m == nil || m[1] == "0" ||
+		!strings.Contains(out, "CEF:0|Probity|Probity|") {
+		t.Errorf("no CEF delivered to rsyslog:\n%s", out)
+	}
+	if strings.Contains(out, "bad signature were refused") {
+		t.Errorf("the webhook refused deliveries:\n%s", out)
 	}
 	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
 	if err != nil || !strings.Contains(out, strings.TrimSpace(string(key))) {
