@@ -223,12 +223,7 @@ func (s *Server) DetectAnomalies(ctx context.Context) error {
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	hour := now.Truncate(time.Hour).Add(-time.Hour)
-	var orgs []probity.Org
-	err := s.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		orgs, err = tx.ListOrgs(ctx)
-		return err
-	})
+	orgs, err := s.orgs(ctx)
 	if err != nil {
 		return err
 	}

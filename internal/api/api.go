@@ -220,6 +220,17 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 }
 
+// orgs lists every org, for the jobs that work through all of them.
+func (s *Server) orgs(ctx context.Context) ([]probity.Org, error) {
+	var orgs []probity.Org
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		orgs, err = tx.ListOrgs(ctx)
+		return err
+	})
+	return orgs, err
+}
+
 // Store is the store the server writes through. Writes to agents made
 // through it reach the server's in-memory copies at once.
 func (s *Server) Store() store.Store { return s.store }

@@ -82,12 +82,7 @@ func (s *Server) evaluateCommitments(w http.ResponseWriter, r *http.Request, c *
 // schedule; it returns the first error after trying every pact.
 func (s *Server) EvaluateCommitments(ctx context.Context) error {
 	now := s.now().UTC().Truncate(time.Microsecond)
-	var orgs []probity.Org
-	err := s.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		orgs, err = tx.ListOrgs(ctx)
-		return err
-	})
+	orgs, err := s.orgs(ctx)
 	if err != nil {
 		return err
 	}

@@ -95,12 +95,7 @@ func (s *Server) Checkpoint(ctx context.Context, org string) ([]byte, ledger.Che
 // SignCheckpoints signs a checkpoint for every org whose ledger grew. The
 // server calls it about once a second.
 func (s *Server) SignCheckpoints(ctx context.Context) error {
-	var orgs []probity.Org
-	err := s.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		orgs, err = tx.ListOrgs(ctx)
-		return err
-	})
+	orgs, err := s.orgs(ctx)
 	if err != nil {
 		return err
 	}

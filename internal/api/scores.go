@@ -372,12 +372,7 @@ func (s *Server) scoreHistory(w http.ResponseWriter, r *http.Request, c *call) e
 // changed since the last one. The server runs it on an interval (decay and
 // new evidence both move scores).
 func (s *Server) RecordScores(ctx context.Context) error {
-	var orgs []probity.Org
-	err := s.store.View(ctx, func(tx store.Tx) error {
-		var err error
-		orgs, err = tx.ListOrgs(ctx)
-		return err
-	})
+	orgs, err := s.orgs(ctx)
 	if err != nil {
 		return err
 	}
