@@ -690,7 +690,7 @@ func (s *Server) recentCases(ctx context.Context, tx store.Tx, org, agentID stri
 				break
 			}
 			runs++
-			grades, err := allGrades(ctx, tx, org, run.ID)
+			grades, err := s.gradedCases(ctx, tx, org, run)
 			if err != nil {
 				return nil, err
 			}

@@ -9,7 +9,8 @@ import (
 	"github.com/probity-dev/probity/internal/store"
 )
 
-// gradedCase is what scoring reads of one eval result.
+// gradedCase is what scoring and the incident rules read of one eval
+// result.
 type gradedCase struct {
 	Seq          int
 	Suite        string
@@ -17,6 +18,7 @@ type gradedCase struct {
 	Status       string
 	ModelVersion string
 	CreatedAt    time.Time
+	LedgerIndex  int64
 }
 
 // runResults keeps the graded cases of ended runs for scoring: a run's
@@ -52,7 +54,7 @@ func (s *Server) gradedCases(ctx context.Context, tx store.Tx, org string, run s
 	for i, r := range rs {
 		// Suite and case names repeat across runs and agents: one copy each.
 		gs[i] = gradedCase{Seq: r.Seq, Suite: unique.Make(r.Suite).Value(), CaseID: unique.Make(r.CaseID).Value(), Status: r.Status,
-			ModelVersion: unique.Make(r.ModelVersion).Value(), CreatedAt: r.CreatedAt}
+			ModelVersion: unique.Make(r.ModelVersion).Value(), CreatedAt: r.CreatedAt, LedgerIndex: r.LedgerIndex}
 	}
 	if ended {
 		s.results.mu.Lock()

@@ -389,29 +389,15 @@ func (s *Server) RecordScores(ctx context.Context) error {
 				first = cmp.Or(first, err)
 				break
 			}
-			// Agents are scored in parallel, one per CPU: scoring is reading
-			// (concurrent transactions) and computing.
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			next := make(chan string)
-			for range runtime.GOMAXPROCS(0) {
-				wg.Go(func() {
-					for id := range next {
-						if err := s.recordScore(ctx, o.ID, id); err != nil && ctx.Err() == nil {
-							mu.Lock()
-							first = cmp.Or(first, fmt.Errorf("scoring %s/%s: %w", o.ID, id, err))
-							mu.Unlock()
-						}
-					}
-				})
+			ids := make([]string, len(agents))
+			for i, a := range agents {
+				ids[i] = a.ID
 			}
-			for _, a := range agents {
-				next <- a.ID
-			}
-			close(next)
-			wg.Wait()
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := s.rescore(ctx, o.ID, ids); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				first = cmp.Or(first, err)
 			}
 			if len(agents) < p.Limit {
 				break
@@ -442,23 +428,79 @@ func (s *Server) RecordDirtyScores(ctx context.Context) error {
 	dirty := s.dirty
 	s.dirty = nil
 	s.dirtyMu.Unlock()
-	var first error
+	byOrg := map[string][]string{}
 	for k := range dirty {
-		if err := s.recordScore(ctx, k[0], k[1]); err != nil {
+		byOrg[k[0]] = append(byOrg[k[0]], k[1])
+	}
+	var first error
+	for org, ids := range byOrg {
+		slices.Sort(ids)
+		if err := s.rescore(ctx, org, ids); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			first = cmp.Or(first, fmt.Errorf("scoring %s/%s: %w", k[0], k[1], err))
+			first = cmp.Or(first, err)
 		}
 	}
 	return first
 }
 
-// recordScore stores the agent's score if it changed.
-func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
-	// Once the score is recorded (or found unchanged), the incident rules
-	// look at it.
-	defer s.markIncidentsDue(org, agentID)
+// rescore computes the scores of an org's agents, one agent per CPU at a
+// time (scoring is reading, in concurrent transactions, and computing),
+// and stores those that changed together: one transaction, one ledger
+// append, one commit for the lot. The incident rules then look at each.
+func (s *Server) rescore(ctx context.Context, org string, agentIDs []string) error {
+	var mu sync.Mutex
+	var changed []scoreChange
+	var errs []error
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range min(runtime.GOMAXPROCS(0), len(agentIDs)) {
+		wg.Go(func() {
+			for id := range next {
+				ch, err := s.scoreChanged(ctx, org, id)
+				mu.Lock()
+				if err != nil && ctx.Err() == nil {
+					errs = append(errs, fmt.Errorf("scoring %s/%s: %w", org, id, err))
+				} else if ch != nil {
+					changed = append(changed, *ch)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range agentIDs {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	slices.SortFunc(changed, func(a, b scoreChange) int { return strings.Compare(a.sc.AgentID, b.sc.AgentID) })
+	if err := s.storeScores(ctx, org, changed); err != nil {
+		errs = append(errs, fmt.Errorf("storing the scores of %d agents of %s: %w", len(changed), org, err))
+	}
+	// Once the scores are recorded (or found unchanged), the incident
+	// rules look at them.
+	for _, id := range agentIDs {
+		s.markIncidentsDue(org, id)
+	}
+	return errors.Join(errs...)
+}
+
+// scoreChange is a score to store: it differs from the agent's latest
+// snapshot (or there is none).
+type scoreChange struct {
+	sc   score.Score
+	body []byte // sc in JSON, without the explanation
+	at   time.Time
+}
+
+// scoreChanged computes the agent's score now and returns it when its
+// composite, tier or badges differ from the latest snapshot's; nil when
+// they do not.
+func (s *Server) scoreChanged(ctx context.Context, org, agentID string) (*scoreChange, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var sc score.Score
 	var changed bool
@@ -489,33 +531,52 @@ func (s *Server) recordScore(ctx context.Context, org, agentID string) error {
 		return nil
 	})
 	if err != nil || !changed {
-		return err
+		return nil, err
 	}
 	sc.Explain = nil
 	body, err := json.Marshal(sc)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	return &scoreChange{sc, body, now}, nil
+}
+
+// storeScores stores score snapshots, each with its ledger leaf and its
+// events, in one transaction.
+func (s *Server) storeScores(ctx context.Context, org string, changes []scoreChange) error {
+	if len(changes) == 0 {
+		return nil
 	}
 	return s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.LockLedger(ctx, org); err != nil {
 			return err
 		}
-		leaf, err := json.Marshal(struct {
-			Kind  string          `json:"kind"`
-			Score json.RawMessage `json:"score"`
-		}{"score", body})
+		leaves := make([][]byte, len(changes))
+		for i, ch := range changes {
+			var err error
+			leaves[i], err = json.Marshal(struct {
+				Kind  string          `json:"kind"`
+				Score json.RawMessage `json:"score"`
+			}{"score", ch.body})
+			if err != nil {
+				return err
+			}
+		}
+		first, err := store.AppendLedger(ctx, tx, org, leaves)
 		if err != nil {
 			return err
 		}
-		idx, err := store.AppendLedger(ctx, tx, org, [][]byte{leaf})
-		if err != nil {
-			return err
+		for i, ch := range changes {
+			if err := s.emitScore(ctx, tx, org, ch.sc); err != nil {
+				return err
+			}
+			err := tx.InsertScore(ctx, org, store.ScoreSnapshot{AgentID: ch.sc.AgentID, ComputedAt: ch.at, Composite: ch.sc.CompositeScore,
+				Tier: ch.sc.CertificationTier, Score: ch.body, LedgerIndex: first + int64(i)})
+			if err != nil {
+				return err
+			}
 		}
-		if err := s.emitScore(ctx, tx, org, sc); err != nil {
-			return err
-		}
-		return tx.InsertScore(ctx, org, store.ScoreSnapshot{AgentID: agentID, ComputedAt: now, Composite: sc.CompositeScore,
-			Tier: sc.CertificationTier, Score: body, LedgerIndex: idx})
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -94,16 +95,29 @@ func BenchmarkGate(b *testing.B) {
 //
 //	go test ./internal/app -run '^$' -bench Attestation -benchtime 5s -count 3
 func BenchmarkAttestation(b *testing.B) {
-	b.Run("sign-only", func(b *testing.B) {
-		_, priv, _ := ed25519.GenerateKey(nil)
-		st, err := attest.NewStatement("default", attest.Predicate{AgentID: "support-bot", CompositeScore: 812, CertificationTier: "gold",
-			Dimensions: map[string]float64{"security": 0.9}, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+	_, priv, _ := ed25519.GenerateKey(nil)
+	p := attest.Predicate{AgentID: "support-bot", CompositeScore: 812, CertificationTier: "gold",
+		Dimensions: map[string]float64{"security": 0.9}, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	// The floor: Ed25519 over the DSSE pre-authentication encoding of the
+	// statement, and nothing else.
+	b.Run("ed25519-only", func(b *testing.B) {
+		env, err := attest.Issue("default", p, "k", priv)
 		if err != nil {
 			b.Fatal(err)
 		}
+		payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+		pae := attest.PAE([]byte(attest.PayloadType), payload)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := attest.Sign(st, "k", priv); err != nil {
+			ed25519.Sign(priv, pae)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attestations/s")
+	})
+	// The statement built, checked, encoded and signed (attest.Issue).
+	b.Run("issue", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := attest.Issue("default", p, "k", priv); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -182,6 +196,14 @@ func BenchmarkRecordScores(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The first pass after a start reads everything and stores a first
+	// snapshot of each agent; later passes (the hourly one of a running
+	// server) find ended runs' grades in memory and store only changes.
+	t0 := time.Now()
+	if err := env.API().RecordScores(ctx); err != nil {
+		b.Fatal(err)
+	}
+	first := time.Since(t0)
 	b.ResetTimer()
 	for b.Loop() {
 		if err := env.API().RecordScores(ctx); err != nil {
@@ -189,6 +211,7 @@ func BenchmarkRecordScores(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pass")
+	b.ReportMetric(first.Seconds(), "first-pass-s")
 }
 
 func measurePost(b *testing.B, url, key, body string) { measureReq(b, "POST", url, key, body, 8) }
