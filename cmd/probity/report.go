@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/client"
+	"github.com/probity-dev/probity/internal/report"
 )
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -92,7 +88,7 @@ func reportBoard(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var chromium string
 	if f == "pdf" {
 		// Find the printer before asking the server for anything.
-		if chromium, err = findChromium(); err != nil {
+		if chromium, err = report.FindChromium(); err != nil {
 			return err
 		}
 	}
@@ -105,7 +101,7 @@ func reportBoard(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return af.callError("getting the board report", err)
 	}
 	if f == "pdf" {
-		if body, err = printPDF(ctx, chromium, body); err != nil {
+		if body, err = report.PrintPDF(ctx, chromium, body); err != nil {
 			return err
 		}
 	}
@@ -146,84 +142,6 @@ func reportFormat(format, out string, asJSON bool) (string, error) {
 		return "", usagef("--format must be md, html, json or pdf, got %q", format)
 	}
 	return format, nil
-}
-
-// chromiumNames are the programs findChromium looks for on PATH.
-var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
-
-// findChromium returns the program PROBITY_CHROMIUM names, else the first
-// of chromiumNames on PATH.
-func findChromium() (string, error) {
-	if p := os.Getenv("PROBITY_CHROMIUM"); p != "" {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			return "", fmt.Errorf("PROBITY_CHROMIUM is %q, which is not a program that can be run: %v", printable(p), err)
-		}
-		return path, nil
-	}
-	for _, name := range chromiumNames {
-		if path, err := exec.LookPath(name); err == nil {
-			return path, nil
-		}
-	}
-	return "", errors.New("a PDF is printed with headless Chromium, and none was found: looked for " +
-		strings.Join(chromiumNames, ", ") + " on PATH and PROBITY_CHROMIUM is not set. Install Chromium " +
-		"(Debian and Ubuntu: apt-get install chromium; macOS: brew install --cask chromium) or point " +
-		"PROBITY_CHROMIUM at a Chrome or Chromium binary, or write --format html and print it from a browser")
-}
-
-// pdfTimeout bounds one print.
-const pdfTimeout = 2 * time.Minute
-
-// printPDF prints an HTML page to PDF with headless Chromium, in a fresh
-// profile in a temporary directory that is removed afterwards. The page
-// loads nothing from anywhere (the report is self-contained, and its
-// Content-Security-Policy forbids fetching).
-func printPDF(ctx context.Context, chromium string, page []byte) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "probity-report-")
-	if err != nil {
-		return nil, fmt.Errorf("printing the PDF: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	html, pdf := filepath.Join(dir, "report.html"), filepath.Join(dir, "report.pdf")
-	if err := os.WriteFile(html, page, 0o600); err != nil {
-		return nil, fmt.Errorf("printing the PDF: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, pdfTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium,
-		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-pdf-header-footer",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--print-to-pdf="+pdf,
-		(&url.URL{Scheme: "file", Path: html}).String())
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	b, err := os.ReadFile(pdf)
-	switch {
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("printing the PDF with %s: gave up after %s", chromium, pdfTimeout)
-	case err != nil || !bytes.HasPrefix(b, []byte("%PDF-")):
-		why := "it wrote no PDF"
-		if runErr != nil {
-			why = runErr.Error()
-		}
-		return nil, fmt.Errorf("printing the PDF with %s: %s; its output ends:\n%s", chromium, why, printableLines(tail(output.String(), 2000)))
-	}
-	return b, nil
-}
-
-// tail is the last n bytes of s, from a line start when there is one.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
 }
 
 // printableLines is printable, keeping line breaks and tabs.

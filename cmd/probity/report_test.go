@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/probity-dev/probity/internal/report"
 )
 
 func TestReportUsage(t *testing.T) {
@@ -107,7 +109,7 @@ func TestReportPDF(t *testing.T) {
 	})
 
 	t.Run("chromium", func(t *testing.T) {
-		if _, err := findChromium(); err != nil {
+		if _, err := report.FindChromium(); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("CI needs Chromium for this test: %v", err)
 			}

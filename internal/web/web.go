@@ -101,6 +101,8 @@ func New(o Options) (*Dashboard, error) {
 	d.mux.Handle("GET /evals/{id}", d.page(d.evalRun))
 	d.mux.Handle("GET /evals/{id}/progress", d.page(d.evalProgress))
 	d.mux.Handle("GET /ledger", d.page(d.ledger))
+	d.mux.Handle("GET /reports", d.page(d.reports))
+	d.mux.Handle("GET /reports/board", d.page(d.boardReport))
 	d.mux.HandleFunc("/", d.notFound)
 	return d, nil
 }

@@ -670,3 +670,38 @@ func stores(t *testing.T, test func(t *testing.T, opts ...apptest.Option)) {
 	t.Run("sqlite", func(t *testing.T) { test(t) })
 	t.Run("postgres", func(t *testing.T) { test(t, apptest.WithPostgres(pgtest.TempDSN(t))) })
 }
+
+// TestBoardReportDownloads: the board report page offers every format, and
+// each downloads as an attachment with the report's content; a PDF is a
+// real PDF where Chromium is installed (CI installs it); a bad format or
+// period is a 400 naming it.
+func TestBoardReportDownloads(t *testing.T) {
+	f := newFleet(t)
+	b := signedIn(t, f.env.URL, f.readKey)
+	if p := b.get("/reports"); p.status != 200 || !strings.Contains(p.body, `href="/reports/board?format=html"`) {
+		t.Fatalf("GET /reports: %d\n%s", p.status, p.body)
+	}
+	for format, want := range map[string]string{"html": "Article 12", "md": "Article 12", "json": `"euAiAct"`} {
+		p := b.get("/reports/board?format=" + format + "&days=7")
+		if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Disposition"), "attachment; filename=\"probity-board-report-") ||
+			!strings.Contains(p.body, want) || !strings.Contains(p.body, "support-bot") {
+			t.Errorf("the %s report: %d %q, %d bytes", format, p.status, p.header.Get("Content-Disposition"), len(p.body))
+		}
+	}
+	p := b.get("/reports/board?format=pdf")
+	switch {
+	case p.status == 200:
+		if !strings.HasPrefix(p.body, "%PDF-") || p.header.Get("Content-Type") != "application/pdf" {
+			t.Errorf("the PDF report: %q, starts %q", p.header.Get("Content-Type"), p.body[:min(len(p.body), 8)])
+		}
+	case p.status == http.StatusServiceUnavailable && !inCI():
+		t.Logf("no Chromium here: %s", p.body)
+	default:
+		t.Errorf("the PDF report: got %d", p.status)
+	}
+	for _, q := range []string{"format=docx", "days=0", "days=x"} {
+		if p := b.get("/reports/board?" + q); p.status != http.StatusBadRequest {
+			t.Errorf("GET /reports/board?%s: got %d, want 400", q, p.status)
+		}
+	}
+}
