@@ -36,7 +36,7 @@ func FindChromium() (string, error) {
 	return "", errors.New("a PDF is printed with headless Chromium, and none was found: looked for " +
 		strings.Join(chromiumNames, ", ") + " on PATH and PROBITY_CHROMIUM is not set. Install Chromium " +
 		"(Debian and Ubuntu: apt-get install chromium; macOS: brew install --cask chromium) or point " +
-		"PROBITY_CHROMIUM at a Chrome or Chromium binary, or take the HTML report and print it from a browser")
+		"PROBITY_CHROMIUM at a Chrome or Chromium binary, or take the HTML report (--format html) and print it from a browser")
 }
 
 // pdfTimeout bounds one print.
