@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -218,6 +219,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if err := d.play(sctx, *listen); err != nil {
+		if d.srv == nil && *data == "" {
+			d.close()
+			os.RemoveAll(dir) // made for this run, and nothing was served from it
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -274,6 +279,7 @@ func (d *demo) close() {
 	for _, f := range slices.Backward(d.closers) {
 		f()
 	}
+	d.closers = nil
 }
 
 func (d *demo) step(format string, args ...any) {
@@ -333,7 +339,9 @@ func (d *demo) start(ctx context.Context, listen string) error {
 	d.closers = append(d.closers, func() { logf.Close() })
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	d.srv, err = app.Start(ctx, cfg, io.Discard, log)
-	if err != nil {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("starting the server: %w (is Probity already running there? pick another address with --listen, for example 127.0.0.1:0)", err)
+	} else if err != nil {
 		return fmt.Errorf("starting the server: %w", err)
 	}
 	d.closers = append(d.closers, func() {
