@@ -154,6 +154,13 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, c *call) er
 	queued := false
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
 		queued = false
+		// Every change to an agent takes the org's ledger lock before it
+		// reads the agent (it appends a leaf anyway): on PostgreSQL, a
+		// read-modify-write that did not could write back a status another
+		// transaction changed meanwhile, undoing a suspension.
+		if err := tx.LockLedger(r.Context(), c.org); err != nil {
+			return err
+		}
 		a, err = tx.GetAgent(r.Context(), c.org, id)
 		if err != nil {
 			return err
@@ -303,6 +310,9 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, c *call, stat
 	}
 	var a probity.Agent
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
+		if err := tx.LockLedger(r.Context(), c.org); err != nil { // as in updateAgent
+			return err
+		}
 		a, err = tx.GetAgent(r.Context(), c.org, id)
 		if err != nil {
 			return err

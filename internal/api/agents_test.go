@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +235,42 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Buckets are per key: another key is not limited by the first one.
 	cl.must(200, "GET", "/v1/agents", other, nil)
+}
+
+// TestConcurrentAgentWrites: a suspension racing a PATCH of the same agent
+// is never undone by it (on PostgreSQL each reads the agent only after
+// taking the org's lock), and of two suspensions racing, one is a 409.
+func TestConcurrentAgentWrites(t *testing.T) { stores(t, testConcurrentAgentWrites) }
+
+func testConcurrentAgentWrites(t *testing.T, opts ...apptest.Option) {
+	f := newFixture(t, opts...)
+	for i := range 20 {
+		id := fmt.Sprintf("race-%d", i)
+		f.must(201, "POST", "/v1/agents", f.admin, map[string]any{"id": id})
+		codes := make(chan int, 3)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			codes <- f.do("POST", "/v1/agents/"+id+"/suspend", f.admin, map[string]any{"reason": "investigation"}).status
+		})
+		wg.Go(func() {
+			codes <- f.do("PATCH", "/v1/agents/"+id, f.admin, map[string]any{"description": fmt.Sprint("edit ", i)}).status
+		})
+		wg.Go(func() {
+			codes <- f.do("POST", "/v1/agents/"+id+"/suspend", f.admin, map[string]any{"reason": "a second look"}).status
+		})
+		wg.Wait()
+		close(codes)
+		var got []int
+		for c := range codes {
+			got = append(got, c)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, []int{200, 200, 409}) {
+			t.Errorf("%s: suspend, patch, suspend answered %v, want two 200s and a 409", id, got)
+		}
+		a := f.must(200, "GET", "/v1/agents/"+id, f.read, nil)
+		if a["status"] != "suspended" || a["description"] != fmt.Sprint("edit ", i) {
+			t.Errorf("%s after the race: status %v, description %v; want suspended and the edit", id, a["status"], a["description"])
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -204,12 +205,18 @@ func (s *Server) evaluateIncidents(ctx context.Context, org, agentID string) err
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var findings []incident.Finding
 	var cfg incident.Config
+	var resolved map[string]store.Resolution // as the findings saw them
 	changes := false
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error
 		if cfg, err = s.rulesOf(ctx, tx, org); err != nil {
 			return err
 		}
+		sum, err := tx.IncidentSummary(ctx, org, agentID)
+		if err != nil {
+			return err
+		}
+		resolved = sum.Resolved
 		a, err := tx.GetAgent(ctx, org, agentID)
 		if err != nil {
 			return err
@@ -245,6 +252,16 @@ func (s *Server) evaluateIncidents(ctx context.Context, org, agentID string) err
 		if err != nil {
 			return err
 		}
+		// An incident resolved since the findings were read (an agent
+		// reactivated, say) makes them stale: their evidence may be what
+		// the resolution closed. The agent is evaluated again instead.
+		sum, err := tx.IncidentSummary(ctx, org, agentID)
+		if err != nil {
+			return err
+		}
+		if !maps.Equal(sum.Resolved, resolved) {
+			return errFindingsStale
+		}
 		active, err := tx.ActiveIncidents(ctx, org, agentID)
 		if err != nil {
 			return err
@@ -272,6 +289,10 @@ func (s *Server) evaluateIncidents(ctx context.Context, org, agentID string) err
 		}
 		return nil
 	})
+	if errors.Is(err, errFindingsStale) {
+		s.markIncidentsDue(org, agentID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -288,6 +309,10 @@ func (s *Server) evaluateIncidents(ctx context.Context, org, agentID string) err
 	}
 	return nil
 }
+
+// errFindingsStale abandons an evaluation whose findings predate a
+// resolution.
+var errFindingsStale = errors.New("incidents were resolved since the findings were read")
 
 // changesAny reports whether findings would open an incident or add
 // evidence to an active one.
@@ -883,6 +908,11 @@ func (s *Server) changeIncident(w http.ResponseWriter, r *http.Request, c *call,
 	ctx := r.Context()
 	var in incident.Incident
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		// The ledger lock first: two transitions of one incident (or one
+		// and the evaluator's evidence) must not both read the old state.
+		if err := tx.LockLedger(ctx, c.org); err != nil {
+			return err
+		}
 		row, err := tx.GetIncident(ctx, c.org, id)
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -335,4 +336,44 @@ func TestIncidentEventsReachSinks(t *testing.T) {
 		t.Errorf("updated %+v, resolved %+v", u, r)
 	}
 	h.check(t)
+}
+
+// TestConcurrentIncidentTransitions: an acknowledgement racing a
+// resolution of the same incident never leaves it acknowledged after the
+// resolution answered 200, and its history matches its ledger leaves.
+func TestConcurrentIncidentTransitions(t *testing.T) { stores(t, testConcurrentIncidentTransitions) }
+
+func testConcurrentIncidentTransitions(t *testing.T, opts ...apptest.Option) {
+	f := newFixture(t, opts...)
+	evals := watchIncidents(f)
+	f.postPact(201, f.admin, yamlType, supportAgentPact)
+	for i := range 8 {
+		ingestViolations(f.client, f.ingest, injectedSession(fmt.Sprintf("race-%d", i)))
+		ins := f.waitIncidents(evals, "?agent=support-bot&status=open", func(l []incidentAnswer) bool { return len(l) == 1 })
+		id := ins[0].ID
+		var ack, res int
+		var wg sync.WaitGroup
+		wg.Go(func() { ack = f.do("POST", "/v1/incidents/"+id+"/acknowledge", f.admin, map[string]any{"note": "looking"}).status })
+		wg.Go(func() {
+			res = f.do("POST", "/v1/incidents/"+id+"/resolve", f.admin, map[string]any{"rootCause": "the page was fixed"}).status
+		})
+		wg.Wait()
+		var in incidentAnswer
+		json.Unmarshal(f.must200raw("GET", "/v1/incidents/"+id, f.read), &in)
+		switch {
+		case res != 200:
+			t.Fatalf("%s: resolve answered %d", id, res)
+		case ack == 200:
+			f.checkLeaves(in, "opened", "acknowledged", "resolved")
+		case ack == 409:
+			f.checkLeaves(in, "opened", "resolved")
+		default:
+			t.Fatalf("%s: acknowledge answered %d", id, ack)
+		}
+		if in.Status != "resolved" {
+			t.Fatalf("%s: %s after acknowledge %d and resolve %d", id, in.Status, ack, res)
+		}
+		// The agent was suspended by the incident; reactivate it for the next round.
+		f.must(200, "POST", "/v1/agents/support-bot/reactivate", f.admin, map[string]any{"rootCause": "fixed"})
+	}
 }
