@@ -91,6 +91,7 @@ type Server struct {
 	scores      map[[2]string]cachedScore // the last computed score of each agent, for the gate
 	agents      map[[2]string]cachedAgent // the last status read of each agent, for the gate
 	agentGen    uint64                    // agent writes seen; a status read before one is not kept
+	writing     map[[2]string]int         // agents with a write under way
 	results     runResults                // graded cases of ended runs, for scoring
 	violations  violationCache            // agents' recent violations, for scoring
 	keysMu      sync.Mutex
@@ -128,7 +129,7 @@ func New(o Options) (*Server, error) {
 		now:    o.Now,
 		gather: o.Registry,
 	}
-	s.store = watchedStore{o.Store, s.agentsChanged}
+	s.store = watchedStore{o.Store, s.agentWriting, s.agentsChanged}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

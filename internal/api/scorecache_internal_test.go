@@ -90,3 +90,65 @@ func TestViolationFactsMatchStore(t *testing.T) {
 	check(other, day(3), day(23), 10) // and notices a violation added elsewhere
 	check(s, day(0), day(23), 13)     // an earlier start than the kept list's is read again
 }
+
+// While a transaction writes an agent, and until it has ended, the gate
+// neither answers from its copy of the agent's status nor keeps one it
+// read: the moment the write commits, before the server hears it ended,
+// is covered too.
+func TestGateStatusDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := New(Options{Store: db, Config: DefaultConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateOrg(ctx, probity.Org{ID: "o", CreatedAt: now}); err != nil {
+			return err
+		}
+		return tx.CreateAgent(ctx, "o", probity.Agent{ID: "a", Status: probity.StatusActive, CreatedAt: now, UpdatedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gen, _ := s.cachedStatusOf("o", "a", now)
+	s.cacheStatus("o", "a", probity.StatusActive, now, gen)
+	if st, _, ok := s.cachedStatusOf("o", "a", now); !ok || st != probity.StatusActive {
+		t.Fatalf("the status was not kept: %q %v", st, ok)
+	}
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.GetAgent(ctx, "o", "a")
+		if err != nil {
+			return err
+		}
+		a.Status = probity.StatusSuspended
+		if err := tx.UpdateAgent(ctx, "o", a); err != nil {
+			return err
+		}
+		if _, _, ok := s.cachedStatusOf("o", "a", now); ok {
+			t.Error("the gate answered from memory while the agent was being written")
+		}
+		_, gen, _ := s.cachedStatusOf("o", "a", now)
+		s.cacheStatus("o", "a", probity.StatusActive, now, gen) // a read from before the commit
+		if _, _, ok := s.cachedStatusOf("o", "a", now); ok {
+			t.Error("the gate kept a status read while the agent was being written")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.cachedStatusOf("o", "a", now); ok {
+		t.Error("the gate still has a copy after the write")
+	}
+	_, gen, _ = s.cachedStatusOf("o", "a", now)
+	s.cacheStatus("o", "a", probity.StatusSuspended, now, gen)
+	if st, _, ok := s.cachedStatusOf("o", "a", now); !ok || st != probity.StatusSuspended {
+		t.Errorf("after the write, a fresh read is kept again: %q %v", st, ok)
+	}
+}

@@ -244,8 +244,9 @@ const agentFresh = time.Second
 func (s *Server) cachedStatusOf(org, agent string, now time.Time) (string, uint64, bool) {
 	s.dirtyMu.Lock()
 	defer s.dirtyMu.Unlock()
-	c, ok := s.agents[[2]string{org, agent}]
-	if !ok || now.Sub(c.at) > agentFresh || now.Before(c.at) {
+	key := [2]string{org, agent}
+	c, ok := s.agents[key]
+	if !ok || now.Sub(c.at) > agentFresh || now.Before(c.at) || s.writing[key] > 0 {
 		return "", s.agentGen, false
 	}
 	return c.status, s.agentGen, true
@@ -256,7 +257,7 @@ func (s *Server) cachedStatusOf(org, agent string, now time.Time) (string, uint6
 func (s *Server) cacheStatus(org, agent, status string, now time.Time, gen uint64) {
 	s.dirtyMu.Lock()
 	defer s.dirtyMu.Unlock()
-	if gen != s.agentGen {
+	if gen != s.agentGen || s.writing[[2]string{org, agent}] > 0 {
 		return
 	}
 	if s.agents == nil || len(s.agents) >= maxCachedScores {
@@ -265,13 +266,30 @@ func (s *Server) cacheStatus(org, agent, status string, now time.Time, gen uint6
 	s.agents[[2]string{org, agent}] = cachedAgent{status, now}
 }
 
+// agentWriting notes that a transaction is writing an agent: until it
+// ends, the gate reads the agent's status from the store (watchedStore
+// calls it).
+func (s *Server) agentWriting(key [2]string) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	if s.writing == nil {
+		s.writing = map[[2]string]int{}
+	}
+	s.writing[key]++
+	s.agentGen++
+	delete(s.agents, key)
+}
+
 // agentsChanged drops what the server remembers of agents a transaction
-// wrote (watchedStore calls it).
+// wrote, once it has ended (watchedStore calls it).
 func (s *Server) agentsChanged(keys [][2]string) {
 	s.dirtyMu.Lock()
 	defer s.dirtyMu.Unlock()
 	s.agentGen++
 	for _, k := range keys {
+		if s.writing[k]--; s.writing[k] <= 0 {
+			delete(s.writing, k)
+		}
 		delete(s.agents, k)
 		delete(s.scores, k)
 	}
