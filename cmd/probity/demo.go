@@ -448,7 +448,7 @@ func (d *demo) waitRuns(ctx context.Context, runs []client.EvalRun) error {
 			}
 			for _, r := range runs {
 				if r.Status != client.EvalCompleted {
-					return fmt.Errorf("eval run %s of %s ended %s: %s", r.ID, r.AgentID, r.Status, r.Reason)
+					return fmt.Errorf("eval run %s of %s ended %s: %s", r.ID, r.AgentID, r.Status, printable(r.Reason))
 				}
 			}
 			return nil

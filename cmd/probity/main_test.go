@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -231,3 +232,25 @@ func (e *exitErr) ExitCode() int {
 }
 
 func (e *exitErr) Error() string { return e.error.Error() + ": " + e.stderr }
+
+// TestWriteJSONEscapesTerminalControls: text that could drive a terminal
+// (C1 controls, bidirectional overrides) is written as \u escapes, and the
+// JSON still means the same.
+func TestWriteJSONEscapesTerminalControls(t *testing.T) {
+	in := map[string]string{"owner": "team\u202eevil\u009b31m\x1b[0m plain é"}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, in); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsFunc(strings.ReplaceAll(out, "\n", ""), probity.Unsafe) {
+		t.Errorf("unsafe characters written raw: %q", out)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back["owner"] != in["owner"] {
+		t.Errorf("the JSON changed meaning: %q (%v)", back["owner"], err)
+	}
+	if !strings.Contains(out, "é") {
+		t.Errorf("ordinary text was escaped: %q", out)
+	}
+}

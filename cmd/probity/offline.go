@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -216,8 +217,29 @@ func printable(s string) string {
 	}, s)
 }
 
+// writeJSON writes v as indented JSON. Characters that could drive a
+// terminal (C1 controls, bidirectional overrides), which encoding/json
+// leaves as they are, are written as \u escapes: the JSON means the same,
+// and a terminal shows it as it is.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	out := buf.Bytes()
+	if bytes.ContainsFunc(out, func(r rune) bool { return r >= 0x7f && probity.Unsafe(r) }) {
+		var esc bytes.Buffer
+		for _, r := range string(out) {
+			if r >= 0x7f && probity.Unsafe(r) { // below 0x7f encoding/json escaped it already
+				fmt.Fprintf(&esc, `\u%04x`, r)
+			} else {
+				esc.WriteRune(r)
+			}
+		}
+		out = esc.Bytes()
+	}
+	_, err := w.Write(out)
+	return err
 }

@@ -168,17 +168,41 @@ type signinPage struct {
 // in with a key of its own.
 func (d *Dashboard) signinForm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	q := r.URL.Query()
-	d.showSignin(w, r, http.StatusOK, localPath(q.Get("next")), q.Get("msg"), "")
+	d.showSignin(w, r, http.StatusOK, localPath(r.URL.Query().Get("next")), takeFlash(w, r), "")
+}
+
+// flashCookie carries a notice to the sign-in page (a session ended, a
+// sign-out) in a cookie, not the URL: a link from elsewhere cannot put
+// words on the page.
+const flashCookie = "probity_notice"
+
+func setFlash(w http.ResponseWriter, r *http.Request, msg string) {
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "")
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/signin", MaxAge: 60, HttpOnly: true,
+		Secure: secure(r), SameSite: http.SameSiteStrictMode})
+}
+
+// takeFlash returns the notice setFlash left, and clears it.
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/signin", MaxAge: -1, HttpOnly: true, Secure: secure(r),
+		SameSite: http.SameSiteStrictMode})
+	msg, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return ""
+	}
+	return msg
 }
 
 func (d *Dashboard) showSignin(w http.ResponseWriter, r *http.Request, status int, next, msg, errMsg string) {
 	token := randomToken()
 	http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: token, Path: "/signin", MaxAge: 3600, HttpOnly: true,
 		Secure: secure(r), SameSite: http.SameSiteStrictMode})
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
 	p := signinPage{layout: d.frame(nil, "Sign in", ""), Token: token, Next: next, Message: msg, Error: errMsg}
 	if err := d.render(w, r, status, "signin.html", p); err != nil {
 		d.fail(w, r, nil, err)
@@ -234,7 +258,8 @@ func (d *Dashboard) signin(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) signout(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	d.sessions.end(w, r, v.session)
-	http.Redirect(w, r, "/signin?msg="+url.QueryEscape("You signed out."), http.StatusSeeOther)
+	setFlash(w, r, "You signed out.")
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	return nil
 }
 

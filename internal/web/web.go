@@ -208,7 +208,7 @@ func (d *Dashboard) toSignin(w http.ResponseWriter, r *http.Request, msg string)
 		q.Set("next", r.URL.RequestURI())
 	}
 	if msg != "" {
-		q.Set("msg", msg)
+		setFlash(w, r, msg)
 	}
 	target := "/signin"
 	if len(q) > 0 {

@@ -251,8 +251,14 @@ func TestRevokedKeyEndsSession(t *testing.T) {
 	}
 	p := b.get("/agents/support-bot")
 	loc, _ := url.Parse(p.header.Get("Location"))
-	if p.status != http.StatusSeeOther || loc.Path != "/signin" || !strings.Contains(loc.Query().Get("msg"), "revoked") {
-		t.Fatalf("after revocation: got %d to %q, want 303 to sign-in saying the key was revoked", p.status, p.header.Get("Location"))
+	if p.status != http.StatusSeeOther || loc.Path != "/signin" {
+		t.Fatalf("after revocation: got %d to %q, want 303 to sign-in", p.status, p.header.Get("Location"))
+	}
+	if p := b.get(loc.RequestURI()); !strings.Contains(p.body, "revoked") {
+		t.Errorf("the sign-in page after revocation does not say the key was revoked")
+	}
+	if p := b.get("/signin?msg=" + url.QueryEscape("Call IT at 555-0100")); strings.Contains(p.body, "555-0100") {
+		t.Errorf("a link put its own words on the sign-in page")
 	}
 	if p := b.get("/"); p.status != http.StatusSeeOther {
 		t.Errorf("the ended session still works: %d", p.status)
