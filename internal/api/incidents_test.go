@@ -353,7 +353,9 @@ func testConcurrentIncidentTransitions(t *testing.T, opts ...apptest.Option) {
 		id := ins[0].ID
 		var ack, res int
 		var wg sync.WaitGroup
-		wg.Go(func() { ack = f.do("POST", "/v1/incidents/"+id+"/acknowledge", f.admin, map[string]any{"note": "looking"}).status })
+		wg.Go(func() {
+			ack = f.do("POST", "/v1/incidents/"+id+"/acknowledge", f.admin, map[string]any{"note": "looking"}).status
+		})
 		wg.Go(func() {
 			res = f.do("POST", "/v1/incidents/"+id+"/resolve", f.admin, map[string]any{"rootCause": "the page was fixed"}).status
 		})
