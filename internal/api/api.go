@@ -145,6 +145,19 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	// What ingest handed the anomaly rollups and they have not stored yet.
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "probity_activity_backlog_records",
+			Help: "Records ingested and not yet in the stored activity rollups (anomaly detection)."},
+			func() float64 { b, _ := s.ActivityBacklog(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "probity_activity_dropped_records_total",
+			Help: "Records left out of the activity rollups because too many agent-hours waited at once."},
+			func() float64 { _, d := s.ActivityBacklog(); return float64(d) }),
+	} {
+		if err := o.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering activity metrics: %w", err)
+		}
+	}
 	d, err := detect.New(detect.Options{})
 	if err != nil {
 		return nil, err

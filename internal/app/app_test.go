@@ -135,6 +135,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`probity_http_request_duration_seconds_bucket{route="GET /v1/agents/{id}"`,
 		`probity_store_transaction_duration_seconds_bucket{kind="view",op="GET /v1/agents/{id}"`,
 		`probity_http_requests_in_flight`,
+		`probity_activity_backlog_records 0`,
+		`probity_activity_dropped_records_total 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(b), want) {
