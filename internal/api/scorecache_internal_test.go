@@ -13,12 +13,11 @@ import (
 	"github.com/probity-dev/probity/internal/store/sqlite"
 )
 
-// The violation cache answers exactly what a fresh read answers: as the
-// window moves, when a violation is added (through any server: the check
-// is the store's), and for one timed after the window.
-func TestViolationFactsMatchStore(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+// newSQLiteServer is a Server on a fresh SQLite store, for tests that
+// look inside it.
+func newSQLiteServer(t *testing.T) (*Server, *sqlite.DB) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "probity.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +26,15 @@ func TestViolationFactsMatchStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, db
+}
+
+// The violation cache answers exactly what a fresh read answers: as the
+// window moves, when a violation is added (through any server: the check
+// is the store's), and for one timed after the window.
+func TestViolationFactsMatchStore(t *testing.T) {
+	ctx := context.Background()
+	s, db := newSQLiteServer(t)
 	other, err := New(Options{Store: db, Config: DefaultConfig()}) // another replica on the same database
 	if err != nil {
 		t.Fatal(err)
@@ -97,17 +105,9 @@ func TestViolationFactsMatchStore(t *testing.T) {
 // is covered too.
 func TestGateStatusDuringWrite(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := New(Options{Store: db, Config: DefaultConfig()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newSQLiteServer(t)
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	err = s.store.Update(ctx, func(tx store.Tx) error {
+	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.CreateOrg(ctx, probity.Org{ID: "o", CreatedAt: now}); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,22 +12,13 @@ import (
 	"github.com/probity-dev/probity/internal/notify"
 	"github.com/probity-dev/probity/internal/score"
 	"github.com/probity-dev/probity/internal/store"
-	"github.com/probity-dev/probity/internal/store/sqlite"
 )
 
 // TestScoreEvents pins what a score change tells the sinks: which events,
 // and how severe, by how far the composite falls and which tier it leaves.
 func TestScoreEvents(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "probity.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := New(Options{Store: db, Config: DefaultConfig()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, db := newSQLiteServer(t)
 	sk, _, err := notify.Spec{Kind: notify.KindWebhook, URL: "http://127.0.0.1:9"}.Sink("snk_all")
 	if err != nil {
 		t.Fatal(err)
