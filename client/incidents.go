@@ -42,6 +42,7 @@ type Incident struct {
 	ResolvedAt     *time.Time           `json:"resolvedAt,omitempty"`
 	ResolvedBy     string               `json:"resolvedBy,omitempty"`
 	RootCause      string               `json:"rootCause,omitempty"`
+	RemindedAt     *time.Time           `json:"remindedAt,omitempty"` // the last reminder that it awaits acknowledgement
 	History        []IncidentTransition `json:"history"`
 	LedgerIndex    int64                `json:"ledgerIndex"`
 }

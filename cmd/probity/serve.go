@@ -39,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.ScoreInterval, "score-interval", cfg.ScoreInterval, "how often every agent's trust score is recomputed for decay; agents with new evidence are recomputed within seconds")
 	fs.DurationVar(&cfg.CommitmentInterval, "commitment-interval", cfg.CommitmentInterval, "how often every pact's commitments are judged over their windows")
 	fs.StringVar(&cfg.IncidentRules, "incident-rules", env("PROBITY_INCIDENT_RULES", ""), "a YAML incident rules document laid over the default rules (docs/incidents.md) (PROBITY_INCIDENT_RULES)")
+	fs.DurationVar(&cfg.API.IncidentRemindAfter, "incident-remind-after", cfg.API.IncidentRemindAfter, "tell the sinks again about an open high or critical incident not acknowledged for this long, and after each such interval (0: never)")
 	fs.IntVar(&cfg.Delivery.Workers, "delivery-workers", cfg.Delivery.Workers, "event deliveries to sinks this server has in flight at once (0: leave them to other replicas)")
 	fs.IntVar(&cfg.Delivery.PerSink, "delivery-per-sink", cfg.Delivery.PerSink, "of which at most this many to one sink")
 	fs.IntVar(&cfg.Delivery.MaxAttempts, "delivery-attempts", cfg.Delivery.MaxAttempts, "tries a delivery gets before it is a dead letter")

@@ -36,6 +36,10 @@ type Config struct {
 	RateBurst    int           // bucket size
 	AuthCacheTTL time.Duration // how long a key lookup is reused; 0 looks up every request
 	MaxBody      int64         // bytes, for routes that do not set their own
+	// IncidentRemindAfter is how long an open high or critical incident
+	// waits for acknowledgement before the sinks are told again, and again
+	// after each such interval; 0 never reminds.
+	IncidentRemindAfter time.Duration
 	// Judges grade eval cases' judge checks (a jury; none: such checks are
 	// errors). Each API key is read from the environment variable named.
 	Judges []Judge
@@ -48,7 +52,7 @@ type Judge struct {
 
 // DefaultConfig is the configuration of a stock server.
 func DefaultConfig() Config {
-	return Config{RateLimit: 1000, RateBurst: 2000, AuthCacheTTL: 2 * time.Second, MaxBody: 1 << 20}
+	return Config{RateLimit: 1000, RateBurst: 2000, AuthCacheTTL: 2 * time.Second, MaxBody: 1 << 20, IncidentRemindAfter: 4 * time.Hour}
 }
 
 // Validate reports a configuration that cannot work.
@@ -62,6 +66,8 @@ func (c Config) Validate() error {
 		return errors.New("auth cache TTL must not be negative")
 	case c.MaxBody < 1024:
 		return errors.New("max body must be at least 1 KiB")
+	case c.IncidentRemindAfter < 0:
+		return errors.New("--incident-remind-after must not be negative")
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/probity-dev/probity/internal/app"
 	"github.com/probity-dev/probity/internal/apptest"
 	"github.com/probity-dev/probity/internal/notify"
 )
@@ -378,4 +379,56 @@ func testConcurrentIncidentTransitions(t *testing.T, opts ...apptest.Option) {
 		// The agent was suspended by the incident; reactivate it for the next round.
 		f.must(200, "POST", "/v1/agents/support-bot/reactivate", f.admin, map[string]any{"rootCause": "fixed"})
 	}
+}
+
+// TestIncidentReminders: an open critical incident not acknowledged within
+// the reminder interval is sent to the sinks again, once per interval, and
+// no more once acknowledged.
+func TestIncidentReminders(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now().UTC()
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	f := newFixture(t, func(c *app.Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	})
+	sink := f.must(201, "POST", "/v1/sinks", f.admin, map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/hook"})
+	evals := watchIncidents(f)
+	f.postPact(201, f.admin, yamlType, supportAgentPact)
+	ingestViolations(f.client, f.ingest, injectedSession("rem"))
+	in := f.waitIncidents(evals, "?agent=support-bot", func(l []incidentAnswer) bool { return len(l) == 1 })[0]
+	reminders := func() int {
+		t.Helper()
+		var l struct {
+			Items []struct {
+				EventType string
+				Event     json.RawMessage
+			}
+		}
+		json.Unmarshal(f.must200raw("GET", "/v1/sinks/"+sink["id"].(string)+"/deliveries?limit=100", f.admin), &l)
+		n := 0
+		for _, d := range l.Items {
+			if d.EventType == notify.IncidentUpdated && strings.Contains(string(d.Event), "not acknowledged after") {
+				n++
+			}
+		}
+		return n
+	}
+	remind := func(want int) {
+		t.Helper()
+		if err := f.env.API().RemindIncidents(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := reminders(); got != want {
+			t.Fatalf("reminders: got %d, want %d", got, want)
+		}
+	}
+	remind(0) // not due yet
+	advance(4*time.Hour + time.Minute)
+	remind(1)
+	remind(1) // once per interval
+	advance(4*time.Hour + time.Minute)
+	remind(2)
+	f.must(200, "POST", "/v1/incidents/"+in.ID+"/acknowledge", f.admin, map[string]any{"note": "on it"})
+	advance(5 * time.Hour)
+	remind(2) // acknowledged: no more
 }

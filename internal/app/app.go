@@ -303,6 +303,7 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 	go func() { defer close(incidentsDone); apiServer.RunIncidents(ictx) }()
 	stopActivity := s.every(time.Second, time.Second, "flushing activity rollups", apiServer.FlushActivity)
 	stopAnomalies := s.every(time.Minute, time.Hour, "detecting anomalies", apiServer.DetectAnomalies)
+	stopReminders := s.every(time.Minute, 5*time.Minute, "reminding of unacknowledged incidents", apiServer.RemindIncidents)
 	dctx, stopDeliveries := context.WithCancel(context.Background())
 	deliveriesDone := make(chan struct{})
 	go func() { defer close(deliveriesDone); deliveries.Run(dctx) }()
@@ -315,6 +316,7 @@ func Start(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (_ 
 		stopEvals()
 		<-evalsDone
 		stopAnomalies()
+		stopReminders()
 		stopActivity()
 		if err := apiServer.FlushActivity(context.Background()); err != nil {
 			log.Warn("flushing activity rollups at shutdown", "err", err)

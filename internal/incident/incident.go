@@ -104,6 +104,9 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolvedAt,omitempty"`
 	ResolvedBy     string     `json:"resolvedBy,omitempty"`
 	RootCause      string     `json:"rootCause,omitempty"`
+	// RemindedAt is when the sinks were last told again that the incident
+	// still awaits acknowledgement.
+	RemindedAt *time.Time `json:"remindedAt,omitempty"`
 	// History is every transition with its ledger leaf (the first, then the
 	// newest MaxHistory-1).
 	History     []Transition `json:"history"`
