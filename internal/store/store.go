@@ -227,6 +227,19 @@ type Tx interface {
 	SetIncidentRules(ctx context.Context, orgID string, doc []byte, at time.Time) error
 	IncidentRules(ctx context.Context, orgID string) ([]byte, error)
 
+	// CreateWebSession stores a dashboard session; ErrConflict if its id
+	// hash exists. Sessions belong to the key that signed in, in any org.
+	CreateWebSession(ctx context.Context, ws WebSession) error
+	// GetWebSession returns a session by the hash of its cookie's value;
+	// ErrNotFound if there is none.
+	GetWebSession(ctx context.Context, idHash []byte) (WebSession, error)
+	// UpdateWebSession writes a session's flash and last-seen time.
+	UpdateWebSession(ctx context.Context, ws WebSession) error
+	DeleteWebSession(ctx context.Context, idHash []byte) error
+	// PruneWebSessions deletes the sessions last seen before seenBefore or
+	// created before createdBefore, and returns how many.
+	PruneWebSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+
 	// AddActivity adds counts to the agents' hourly activity rollups.
 	AddActivity(ctx context.Context, orgID string, as []Activity) error
 	// ListActivity returns the agent's rollups of hours in [from, to), by
@@ -642,6 +655,16 @@ type RecordRow struct {
 }
 
 // RecordSample is one record as a commitment window sees it.
+// WebSession is a signed-in dashboard browser.
+type WebSession struct {
+	IDHash  []byte // SHA-256 of the cookie's value
+	KeyHash []byte // the API key's hash, resolved again on every request
+	CSRF    string // the token every form carries
+	Flash   string // a notice for the next page
+	Created time.Time
+	Seen    time.Time
+}
+
 // RecordDay is how many records of a type an agent had on a UTC day, and
 // the time of the latest.
 type RecordDay struct {

@@ -1,9 +1,13 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/probity-dev/probity"
 	"github.com/probity-dev/probity/internal/api"
+	"github.com/probity-dev/probity/internal/store"
 )
 
 // Cookies the dashboard sets. Both are HttpOnly and SameSite=Strict, and
@@ -22,18 +27,17 @@ const (
 )
 
 // session is one signed-in browser. The cookie holds only its random id;
-// the key is kept as its hash, which is how it is resolved again on every
-// request. Sessions live in this process: a restart signs everyone out, and
-// replicas behind a load balancer need sticky sessions.
+// the store keeps the id's SHA-256 with the key's hash, which is how the
+// key is resolved again on every request. Sessions live in the store, so a
+// restart signs nobody out and replicas share them.
 type session struct {
-	id      string
+	idHash  []byte
 	keyHash []byte
 	csrf    string // the synchronizer token every form carries
-
-	mu      sync.Mutex
-	created time.Time
-	seen    time.Time
 	flash   string // a message for the next page
+	seen    time.Time
+	ss      *sessions
+	ctx     context.Context
 }
 
 // checkCSRF compares a form's token with the session's in constant time.
@@ -42,40 +46,38 @@ func (s *session) checkCSRF(token string) bool {
 }
 
 func (s *session) setFlash(msg string) {
-	s.mu.Lock()
 	s.flash = msg
-	s.mu.Unlock()
+	s.ss.save(s)
 }
 
 func (s *session) takeFlash() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	f := s.flash
-	s.flash = ""
+	if f != "" {
+		s.flash = ""
+		s.ss.save(s)
+	}
 	return f
 }
 
-// sessions holds the live sessions by id.
+// sessions keeps the dashboard's sessions in the store.
 type sessions struct {
 	idle, max time.Duration
-	limit     int
 	now       func() time.Time
+	store     func() store.Store
+	log       *slog.Logger
 
-	mu sync.Mutex
-	m  map[string]*session
+	mu        sync.Mutex
+	lastPrune time.Time
 }
 
-func newSessions(idle, max time.Duration, limit int, now func() time.Time) *sessions {
+func newSessions(idle, max time.Duration, now func() time.Time, st func() store.Store, log *slog.Logger) *sessions {
 	if idle <= 0 {
 		idle = 8 * time.Hour
 	}
 	if max <= 0 {
 		max = 7 * 24 * time.Hour
 	}
-	if limit <= 0 {
-		limit = 10000
-	}
-	return &sessions{idle: idle, max: max, limit: limit, now: now, m: map[string]*session{}}
+	return &sessions{idle: idle, max: max, now: now, store: st, log: log}
 }
 
 // randomToken returns 32 random bytes in base64url.
@@ -85,71 +87,98 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// start makes a session for the key and sets its cookie.
-func (ss *sessions) start(w http.ResponseWriter, r *http.Request, key *probity.APIKey) *session {
-	now := ss.now()
-	s := &session{id: randomToken(), keyHash: key.Hash, csrf: randomToken(), created: now, seen: now}
-	ss.mu.Lock()
-	if len(ss.m) >= ss.limit {
-		ss.evictLocked(now)
-	}
-	ss.m[s.id] = s
-	ss.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true,
-		Secure: secure(r), SameSite: http.SameSiteStrictMode})
-	return s
+func hashID(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
 }
 
-// evictLocked drops expired sessions and, if still full, the least
-// recently used one.
-func (ss *sessions) evictLocked(now time.Time) {
-	var oldest *session
-	var oldestSeen time.Time
-	for id, s := range ss.m {
-		s.mu.Lock()
-		seen, created := s.seen, s.created
-		s.mu.Unlock()
-		if now.Sub(seen) > ss.idle || now.Sub(created) > ss.max {
-			delete(ss.m, id)
-			continue
-		}
-		if oldest == nil || seen.Before(oldestSeen) {
-			oldest, oldestSeen = s, seen
-		}
+// seenEvery is how stale a session's last-seen time may get before a
+// request writes it: most requests only read their session.
+const seenEvery = time.Minute
+
+// start makes a session for the key and sets its cookie.
+func (ss *sessions) start(w http.ResponseWriter, r *http.Request, key *probity.APIKey) error {
+	now := ss.now().UTC()
+	id := randomToken()
+	ws := store.WebSession{IDHash: hashID(id), KeyHash: key.Hash, CSRF: randomToken(), Created: now, Seen: now}
+	ss.prune(r.Context(), now)
+	if err := ss.store().Update(r.Context(), func(tx store.Tx) error { return tx.CreateWebSession(r.Context(), ws) }); err != nil {
+		return err
 	}
-	if len(ss.m) >= ss.limit && oldest != nil {
-		delete(ss.m, oldest.id)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+		Secure: secure(r), SameSite: http.SameSiteStrictMode})
+	return nil
+}
+
+// prune deletes expired sessions, at most every ten minutes.
+func (ss *sessions) prune(ctx context.Context, now time.Time) {
+	ss.mu.Lock()
+	due := now.Sub(ss.lastPrune) > 10*time.Minute
+	if due {
+		ss.lastPrune = now
+	}
+	ss.mu.Unlock()
+	if !due {
+		return
+	}
+	err := ss.store().Update(ctx, func(tx store.Tx) error {
+		_, err := tx.PruneWebSessions(ctx, now.Add(-ss.idle), now.Add(-ss.max))
+		return err
+	})
+	if err != nil {
+		ss.log.WarnContext(ctx, "pruning dashboard sessions", "err", err)
 	}
 }
 
 // get returns the request's live session, nil if it has none.
-func (ss *sessions) get(r *http.Request) *session {
+func (ss *sessions) get(r *http.Request) (*session, error) {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil
+	if err != nil || c.Value == "" || len(c.Value) > 100 {
+		return nil, nil
 	}
-	now := ss.now()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[c.Value]
-	if !ok {
-		return nil
+	ctx := r.Context()
+	var ws store.WebSession
+	err = ss.store().View(ctx, func(tx store.Tx) error {
+		var err error
+		ws, err = tx.GetWebSession(ctx, hashID(c.Value))
+		return err
+	})
+	if errors.Is(err, probity.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max {
-		delete(ss.m, s.id)
-		return nil
+	s := &session{idHash: ws.IDHash, keyHash: ws.KeyHash, csrf: ws.CSRF, flash: ws.Flash, seen: ws.Seen, ss: ss, ctx: ctx}
+	now := ss.now().UTC()
+	if now.Sub(ws.Seen) > ss.idle || now.Sub(ws.Created) > ss.max {
+		ss.delete(ctx, s.idHash)
+		return nil, nil
 	}
-	s.seen = now
-	return s
+	if now.Sub(ws.Seen) > seenEvery {
+		s.seen = now
+		ss.save(s)
+	}
+	return s, nil
+}
+
+// save writes the session's flash and last-seen time; a failure only
+// costs a notice or a minute of idle time, so it is logged.
+func (ss *sessions) save(s *session) {
+	ws := store.WebSession{IDHash: s.idHash, Flash: s.flash, Seen: s.seen}
+	if err := ss.store().Update(s.ctx, func(tx store.Tx) error { return tx.UpdateWebSession(s.ctx, ws) }); err != nil {
+		ss.log.WarnContext(s.ctx, "saving a dashboard session", "err", err)
+	}
+}
+
+func (ss *sessions) delete(ctx context.Context, idHash []byte) {
+	if err := ss.store().Update(ctx, func(tx store.Tx) error { return tx.DeleteWebSession(ctx, idHash) }); err != nil {
+		ss.log.WarnContext(ctx, "ending a dashboard session", "err", err)
+	}
 }
 
 // end forgets the session and clears its cookie.
 func (ss *sessions) end(w http.ResponseWriter, r *http.Request, s *session) {
-	ss.mu.Lock()
-	delete(ss.m, s.id)
-	ss.mu.Unlock()
+	ss.delete(r.Context(), s.idHash)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: secure(r), SameSite: http.SameSiteStrictMode})
 }
@@ -244,10 +273,13 @@ func (d *Dashboard) signin(w http.ResponseWriter, r *http.Request) {
 		d.showSignin(w, r, http.StatusForbidden, next, "", "key: this key lacks the read scope the dashboard needs")
 		return
 	}
-	if old := d.sessions.get(r); old != nil {
+	if old, _ := d.sessions.get(r); old != nil {
 		d.sessions.end(w, r, old)
 	}
-	d.sessions.start(w, r, key)
+	if err := d.sessions.start(w, r, key); err != nil {
+		d.fail(w, r, nil, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: signinCookie, Value: "", Path: "/signin", MaxAge: -1, HttpOnly: true,
 		Secure: secure(r), SameSite: http.SameSiteStrictMode})
 	if next == "" {

@@ -44,10 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time // defaults to time.Now
 	// SessionIdle ends a session unused this long, SessionMax any session
-	// this old (defaults 8 hours and 7 days); at most MaxSessions live at
-	// once (default 10,000; the least recently used goes first).
+	// this old (defaults 8 hours and 7 days). Sessions are kept in the
+	// API's store; expired ones are pruned as new ones start.
 	SessionIdle, SessionMax time.Duration
-	MaxSessions             int
 }
 
 // Dashboard serves the dashboard's pages. Build it with New.
@@ -72,7 +71,7 @@ func New(o Options) (*Dashboard, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	d.sessions = newSessions(o.SessionIdle, o.SessionMax, o.MaxSessions, d.now)
+	d.sessions = newSessions(o.SessionIdle, o.SessionMax, d.now, o.API.Store, d.log)
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -152,7 +151,11 @@ type handler func(w http.ResponseWriter, r *http.Request, v *viewer) error
 func (d *Dashboard) page(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		s := d.sessions.get(r)
+		s, err := d.sessions.get(r)
+		if err != nil {
+			d.fail(w, r, nil, err)
+			return
+		}
 		if s == nil {
 			d.toSignin(w, r, "")
 			return
@@ -297,7 +300,7 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, v *viewer, err 
 func (d *Dashboard) notFound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	var v *viewer
-	if s := d.sessions.get(r); s != nil {
+	if s, _ := d.sessions.get(r); s != nil {
 		if key, err := d.api.KeyByHash(r.Context(), s.keyHash); err == nil {
 			v = &viewer{key: key, session: s, r: r}
 		}

@@ -711,3 +711,39 @@ func TestBoardReportDownloads(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionsOutliveRestarts: sessions are kept in the store, so a
+// restart signs nobody out, a second server on the same PostgreSQL
+// database knows them too, and signing out ends them on every server.
+func TestSessionsOutliveRestarts(t *testing.T) {
+	t.Run("sqlite restart", func(t *testing.T) {
+		env := apptest.Start(t)
+		b := signedIn(t, env.URL, env.AdminKey)
+		if err := env.Server.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		again := apptest.Start(t, apptest.WithDataDir(env.DataDir))
+		b.base = again.URL
+		if p := b.get("/"); p.status != 200 || !strings.Contains(p.body, "Fleet") {
+			t.Fatalf("after a restart: got %d, want the fleet", p.status)
+		}
+	})
+	t.Run("postgres replicas", func(t *testing.T) {
+		dsn := pgtest.TempDSN(t)
+		one := apptest.Start(t, apptest.WithPostgres(dsn))
+		two := apptest.Start(t, apptest.WithPostgres(dsn))
+		b := signedIn(t, one.URL, one.AdminKey)
+		b.base = two.URL
+		if p := b.get("/"); p.status != 200 {
+			t.Fatalf("the session on the other replica: got %d, want 200", p.status)
+		}
+		token := b.csrf()
+		if p := b.post("/signout", url.Values{"csrf": {token}}); p.status != http.StatusSeeOther {
+			t.Fatalf("signing out on the other replica: %d", p.status)
+		}
+		b.base = one.URL
+		if p := b.get("/"); p.status != http.StatusSeeOther {
+			t.Errorf("after signing out on the other replica: got %d, want a redirect to sign-in", p.status)
+		}
+	})
+}

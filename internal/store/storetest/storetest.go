@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, scoreTests...)
 	tests = append(tests, incidentTests...)
 	tests = append(tests, sinkTests...)
+	tests = append(tests, webSessionTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
