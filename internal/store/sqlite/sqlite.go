@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/probity-dev/probity/internal/store"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -178,21 +180,47 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for nothing: callers stop their work first. It checkpoints the
-// WAL so the file is whole on its own.
+// Close expects callers to have stopped their work. It waits a little for
+// transactions still ending (their connections come back to the pools),
+// then checkpoints the WAL so that the file is whole on its own.
 func (db *DB) Close() error {
 	var errs []error
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
 	if db.r != nil {
-		for range len(db.readers) {
-			errs = append(errs, (<-db.readers).close())
+		for range cap(db.readers) {
+			select {
+			case c := <-db.readers:
+				errs = append(errs, c.close())
+				continue
+			case <-deadline.C:
+				errs = append(errs, errors.New("closing: a read transaction is still running"))
+			}
+			break
 		}
 		errs = append(errs, db.r.Close())
 	}
 	if db.writer != nil {
-		errs = append(errs, (<-db.writer).close())
+		select {
+		case c := <-db.writer:
+			errs = append(errs, c.close())
+		case <-deadline.C:
+			errs = append(errs, errors.New("closing: a write transaction is still running"))
+		}
 	}
-	if _, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	// A connection just given back may still be finishing with the file:
+	// the checkpoint is tried again for a short while if it is busy.
+	for try := 0; ; try++ {
+		_, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		if err == nil {
+			break
+		}
+		if try < 20 && (strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "busy")) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		errs = append(errs, fmt.Errorf("checkpointing wal: %w", err))
+		break
 	}
 	errs = append(errs, db.w.Close())
 	return errors.Join(errs...)
