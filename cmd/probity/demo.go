@@ -21,6 +21,7 @@ import (
 	"github.com/probity-dev/probity/client"
 	"github.com/probity-dev/probity/internal/app"
 	"github.com/probity-dev/probity/internal/eval"
+	"github.com/probity-dev/probity/internal/rsyslog"
 	"github.com/probity-dev/probity/internal/testbed"
 )
 
@@ -269,10 +270,9 @@ type demo struct {
 	key     string
 	closers []func()
 
-	hook       *webhookReceiver
-	syslogAddr string // rsyslogd's TCP listener, when rsyslogd is installed
-	syslogFile string // where rsyslogd writes what it receives
-	sinkIDs    []string
+	hook    *webhookReceiver
+	syslog  *rsyslog.Daemon // when rsyslogd is installed
+	sinkIDs []string
 }
 
 func (d *demo) close() {
@@ -639,8 +639,8 @@ func (d *demo) where() {
 	fmt.Fprintf(tw, "  CLI:\texport PROBITY_SERVER=%s PROBITY_KEY=$(cat %s)\n", d.url, filepath.Join(d.dir, "admin.key"))
 	fmt.Fprintf(tw, "  Docs:\tdocs/ in the source tree (README.md, docs/scoring.md, docs/incidents.md, docs/sinks.md)\n")
 	fmt.Fprintf(tw, "  Webhook receiver:\t%s\n", d.hook.url)
-	if d.syslogFile != "" {
-		fmt.Fprintf(tw, "  Syslog (CEF):\t%s\n", d.syslogFile)
+	if d.syslog != nil {
+		fmt.Fprintf(tw, "  Syslog (CEF):\t%s\n", d.syslog.File)
 	}
 	fmt.Fprintf(tw, "  Server log:\t%s\n", filepath.Join(d.dir, "probity.log"))
 	tw.Flush()

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/probity-dev/probity/client"
+	"github.com/probity-dev/probity/internal/rsyslog"
 )
 
 // webhookReceiver is the demo's SOAR stand-in: it checks each delivery's
@@ -74,65 +74,20 @@ func (d *demo) startReceivers() error {
 	go hs.Serve(ln)
 	d.closers = append(d.closers, func() { hs.Close() })
 
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(d.out, "rsyslogd is not installed: CEF over syslog is left out (apt-get install rsyslog to see it).")
-		return nil
-	}
 	dir := filepath.Join(d.dir, "rsyslog")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	d.syslogFile = filepath.Join(dir, "received.log")
-	portFile := filepath.Join(dir, "port")
-	conf := fmt.Sprintf(`global(workDirectory=%q)
-module(load="imtcp")
-template(name="raw" type="string" string="%%rawmsg%%\n")
-ruleset(name="probity") {
-  action(type="omfile" file=%q template="raw")
-}
-input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName=%q ruleset="probity")
-`, dir, d.syslogFile, portFile)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+	rs, err := rsyslog.Start(context.Background(), dir)
+	if errors.Is(err, rsyslog.ErrNotInstalled) {
+		fmt.Fprintln(d.out, "rsyslogd is not installed: CEF over syslog is left out (apt-get install rsyslog to see it).")
+		return nil
+	} else if err != nil {
 		return err
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting rsyslogd: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	d.closers = append(d.closers, func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("rsyslogd exited: %v: %s", err, stderr.String())
-		default:
-		}
-		if b, err := os.ReadFile(portFile); err == nil {
-			if port := strings.TrimSpace(string(b)); port != "" && port != "0" {
-				d.syslogAddr = "127.0.0.1:" + port
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rsyslogd did not start listening: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a file rsyslogd writes; it has no other signal
-	}
+	d.closers = append(d.closers, rs.Stop)
+	d.syslog = rs
+	return nil
 }
 
 // sinks points the server at the receivers: the webhook (signed JSON) and
@@ -148,16 +103,16 @@ func (d *demo) sinks(ctx context.Context) error {
 	d.hook.mu.Unlock()
 	d.sinkIDs = append(d.sinkIDs, sk.ID)
 	fmt.Fprintf(d.out, "  webhook %s -> %s (signed; the secret was shown once)\n", sk.ID, d.hook.url)
-	if d.syslogAddr == "" {
+	if d.syslog == nil {
 		return nil
 	}
 	sk, _, err = d.c.CreateSink(ctx, client.SinkInput{Name: "siem-syslog", Kind: client.SinkSyslog, Format: client.FormatCEF,
-		Network: "tcp", Address: d.syslogAddr, MinSeverity: "medium"})
+		Network: "tcp", Address: d.syslog.Addr, MinSeverity: "medium"})
 	if err != nil {
 		return fmt.Errorf("creating the syslog sink: %w", err)
 	}
 	d.sinkIDs = append(d.sinkIDs, sk.ID)
-	fmt.Fprintf(d.out, "  syslog  %s -> rsyslogd at %s (CEF, written to %s)\n", sk.ID, d.syslogAddr, d.syslogFile)
+	fmt.Fprintf(d.out, "  syslog  %s -> rsyslogd at %s (CEF, written to %s)\n", sk.ID, d.syslog.Addr, d.syslog.File)
 	return nil
 }
 
@@ -246,20 +201,20 @@ func (d *demo) deliveries(ctx context.Context) error {
 	if bad > 0 {
 		fmt.Fprintf(d.out, "  webhook: %d requests with a bad signature were refused\n", bad)
 	}
-	if d.syslogFile == "" {
+	if d.syslog == nil {
 		return nil
 	}
 	// rsyslogd writes what it received a moment after acknowledging it.
 	var lines []string
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		b, _ := os.ReadFile(d.syslogFile)
-		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(b) > 0 && len(lines) >= d.syslogWant(ctx) || time.Now().After(deadline) {
+		var complete bool
+		lines, complete = d.syslog.Lines()
+		if complete && len(lines) >= d.syslogWant(ctx) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // polling rsyslogd's output file
 	}
-	fmt.Fprintf(d.out, "  rsyslog wrote %d CEF messages to %s; the first:\n", len(lines), d.syslogFile)
+	fmt.Fprintf(d.out, "  rsyslog wrote %d CEF messages to %s; the first:\n", len(lines), d.syslog.File)
 	if len(lines) > 0 {
 		fmt.Fprintf(d.out, "    %s\n", printable(lines[0]))
 	}

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,13 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/probity-dev/probity/internal/rsyslog"
 	"github.com/probity-dev/probity/internal/store"
 )
 
@@ -228,73 +227,28 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 // the test reads that file. Hostile agent text must leave one line per
 // event with the fields Probity wrote.
 func TestRsyslog(t *testing.T) {
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
+	d, err := rsyslog.Start(t.Context(), t.TempDir())
+	if errors.Is(err, rsyslog.ErrNotInstalled) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("rsyslogd is not installed, and CI must run this test (apt-get install rsyslog)")
 		}
 		t.Skip("rsyslogd is not installed; skipping the real-rsyslog test (apt-get install rsyslog)")
-	}
-	dir := t.TempDir()
-	out := filepath.Join(dir, "received.log")
-	portFile := filepath.Join(dir, "port")
-	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="16k")
-module(load="imtcp")
-template(name="raw" type="string" string="%%rawmsg%%\n")
-ruleset(name="probity") {
-  action(type="omfile" file=%q template="raw")
-}
-input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName=%q ruleset="probity")
-`, dir, out, portFile)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	} else if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rsyslogd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	var port string
-	waitFor(t, "rsyslogd to listen", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("rsyslogd exited: %v: %s", err, stderr.String())
-		default:
-		}
-		b, err := os.ReadFile(portFile)
-		port = strings.TrimSpace(string(b))
-		return err == nil && port != "" && port != "0"
-	})
+	t.Cleanup(d.Stop)
 
 	st := openStore(t)
-	sk, _ := addSink(t, st, Spec{Kind: KindSyslog, Network: "tcp", Address: "127.0.0.1:" + port})
+	sk, _ := addSink(t, st, Spec{Kind: KindSyslog, Network: "tcp", Address: d.Addr})
 	const n = 20
 	queue(t, st, n, syslogEvent)
 	run(t, st, fastConfig(), nil)
 	waitFor(t, "every delivery sent", func() bool { return countStatus(t, st, sk.ID, store.DeliverySent) == n })
 	var lines []string
 	waitFor(t, "rsyslog to write every message", func() bool {
-		b, err := os.ReadFile(out)
-		if err != nil {
-			return false
-		}
-		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		return len(lines) >= n && strings.HasSuffix(string(b), "\n")
+		var complete bool
+		lines, complete = d.Lines()
+		return len(lines) >= n && complete
 	})
 	if len(lines) != n {
 		t.Fatalf("rsyslog wrote %d lines for %d events: the text split a message:\n%s", len(lines), n, strings.Join(lines, "\n"))
